@@ -1,0 +1,230 @@
+import { Redis } from 'ioredis';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS } from './store.js';
+import { alreadyConsumed } from './consume-error.js';
+
+/*
+ * Key layout (all below the configured prefix, default "idp:"):
+ *   oidc:<Model>:<id>      hash { p: payload JSON, c: consumed-at epoch } with the model's TTL
+ *   oidc:grant:<grantId>   set of the keys above that belong to one grant (revokeByGrantId)
+ *   oidc:uid:<uid>         -> id (Session.findByUid)
+ *   oidc:userCode:<code>   -> id (DeviceCode.findByUserCode)
+ *   everything else        domain documents written by the services (users, clients, ...)
+ * No request path scans the keyspace.
+ */
+
+const LUA = {
+  // 1 = consumed by this call, 0 = consumed before, -1 = no such (or expired) record
+  consume: `
+    if redis.call('exists', KEYS[1]) == 0 then return -1 end
+    return redis.call('hsetnx', KEYS[1], 'c', ARGV[1])`,
+  // deletes every record of a grant, then the index itself
+  revokeGrant: `
+    local members = redis.call('smembers', KEYS[1])
+    for _, key in ipairs(members) do redis.call('del', ARGV[1] .. key) end
+    redis.call('del', KEYS[1])
+    return #members`,
+  claim: `
+    local owner = redis.call('get', KEYS[1])
+    if owner == false then redis.call('set', KEYS[1], ARGV[1]) return 1 end
+    if owner == ARGV[1] then return 1 end
+    return 0`,
+  release: `
+    if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+    return 0`,
+};
+
+type ScriptedRedis = Redis & {
+  oidcConsume(key: string, at: number): Promise<number>;
+  oidcRevokeGrant(key: string, prefix: string): Promise<number>;
+  storeClaim(key: string, owner: string): Promise<number>;
+  storeRelease(key: string, owner: string): Promise<number>;
+};
+
+export interface RedisStoreOptions {
+  url: string;
+  keyPrefix: string;
+}
+
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const;
+  private readonly redis: ScriptedRedis;
+  private subscriber?: Redis;
+  private readonly handlers = new Map<string, (message: string) => void>();
+  private readonly resyncs: Array<() => void> = [];
+  private readonly adapters = new Map<string, Adapter>();
+
+  constructor(private readonly options: RedisStoreOptions) {
+    this.redis = new Redis(options.url, {
+      keyPrefix: options.keyPrefix,
+      // fail fast while Redis is away instead of queueing requests forever
+      maxRetriesPerRequest: 2,
+      enableOfflineQueue: true,
+      lazyConnect: false,
+    }) as ScriptedRedis;
+    this.redis.on('error', () => { /* surfaced through failing commands and /readyz */ });
+    this.redis.defineCommand('oidcConsume', { numberOfKeys: 1, lua: LUA.consume });
+    this.redis.defineCommand('oidcRevokeGrant', { numberOfKeys: 1, lua: LUA.revokeGrant });
+    this.redis.defineCommand('storeClaim', { numberOfKeys: 1, lua: LUA.claim });
+    this.redis.defineCommand('storeRelease', { numberOfKeys: 1, lua: LUA.release });
+  }
+
+  async getJSON<T>(key: string): Promise<T | undefined> {
+    const raw = await this.redis.get(key);
+    return raw === null ? undefined : JSON.parse(raw) as T;
+  }
+
+  async getManyJSON<T>(keys: string[]): Promise<Array<T | undefined>> {
+    if (keys.length === 0) return [];
+    const raws = await this.redis.mget(keys);
+    return raws.map((raw) => (raw === null ? undefined : JSON.parse(raw) as T));
+  }
+
+  async putJSON(key: string, value: unknown, ttl?: number): Promise<void> {
+    if (ttl) await this.redis.set(key, JSON.stringify(value), 'EX', ttl);
+    else await this.redis.set(key, JSON.stringify(value));
+  }
+
+  async createJSON(key: string, value: unknown, ttl?: number): Promise<boolean> {
+    const result = ttl
+      ? await this.redis.set(key, JSON.stringify(value), 'EX', ttl, 'NX')
+      : await this.redis.set(key, JSON.stringify(value), 'NX');
+    return result === 'OK';
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    if (keys.length) await this.redis.del(keys);
+  }
+
+  async claim(key: string, owner: string): Promise<boolean> {
+    return (await this.redis.storeClaim(key, owner)) === 1;
+  }
+
+  async release(key: string, owner: string): Promise<void> {
+    await this.redis.storeRelease(key, owner);
+  }
+
+  async lookup(key: string): Promise<string | undefined> {
+    return (await this.redis.get(key)) ?? undefined;
+  }
+
+  async setAdd(key: string, member: string): Promise<void> {
+    await this.redis.sadd(key, member);
+  }
+
+  async setRemove(key: string, member: string): Promise<void> {
+    await this.redis.srem(key, member);
+  }
+
+  async setMembers(key: string): Promise<string[]> {
+    return this.redis.smembers(key);
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.redis.publish(this.options.keyPrefix + channel, message);
+  }
+
+  async subscribe(channel: string, onMessage: (message: string) => void, onResync: () => void): Promise<void> {
+    if (!this.subscriber) {
+      const subscriber = this.redis.duplicate({ keyPrefix: undefined });
+      subscriber.on('error', () => { /* reconnects by itself */ });
+      subscriber.on('message', (ch: string, message: string) => this.handlers.get(ch)?.(message));
+      // messages published while we were disconnected are lost: drop caches on reconnect
+      let connectedOnce = false;
+      subscriber.on('ready', () => {
+        if (connectedOnce) this.resyncs.forEach((resync) => resync());
+        connectedOnce = true;
+      });
+      this.subscriber = subscriber;
+    }
+    this.handlers.set(this.options.keyPrefix + channel, onMessage);
+    this.resyncs.push(onResync);
+    await this.subscriber.subscribe(this.options.keyPrefix + channel);
+  }
+
+  oidcAdapter(model: string): Adapter {
+    let adapter = this.adapters.get(model);
+    if (!adapter) {
+      adapter = new RedisOidcAdapter(this.redis, this.options.keyPrefix, model);
+      this.adapters.set(model, adapter);
+    }
+    return adapter;
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  async close(): Promise<void> {
+    this.subscriber?.disconnect();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
+
+class RedisOidcAdapter implements Adapter {
+  constructor(
+    private readonly redis: ScriptedRedis,
+    private readonly prefix: string,
+    private readonly model: string,
+  ) {}
+
+  private key(id: string): string {
+    return `oidc:${this.model}:${id}`;
+  }
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    const key = this.key(id);
+    const tx = this.redis.multi().hset(key, 'p', JSON.stringify(payload));
+    if (expiresIn) tx.expire(key, expiresIn);
+    else tx.persist(key);
+
+    if (GRANTABLE_MODELS.has(this.model) && payload.grantId) {
+      const grantKey = `oidc:grant:${payload.grantId}`;
+      tx.sadd(grantKey, key);
+      if (expiresIn) {
+        // the index lives as long as its longest-lived member
+        tx.call('expire', grantKey, expiresIn, 'NX');
+        tx.call('expire', grantKey, expiresIn, 'GT');
+      }
+    }
+    if (payload.uid) this.setAlias(tx, `oidc:uid:${payload.uid}`, id, expiresIn);
+    if (payload.userCode) this.setAlias(tx, `oidc:userCode:${payload.userCode}`, id, expiresIn);
+    await tx.exec();
+  }
+
+  private setAlias(tx: ReturnType<Redis['multi']>, key: string, id: string, expiresIn?: number): void {
+    if (expiresIn) tx.set(key, id, 'EX', expiresIn);
+    else tx.set(key, id);
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    const [payload, consumed] = await this.redis.hmget(this.key(id), 'p', 'c');
+    if (!payload) return undefined;
+    const parsed = JSON.parse(payload) as AdapterPayload;
+    return consumed ? { ...parsed, consumed: Number(consumed) } : parsed;
+  }
+
+  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    const id = await this.redis.get(`oidc:uid:${uid}`);
+    return id ? this.find(id) : undefined;
+  }
+
+  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    const id = await this.redis.get(`oidc:userCode:${userCode}`);
+    return id ? this.find(id) : undefined;
+  }
+
+  async consume(id: string): Promise<void> {
+    if (!CONSUMABLE_MODELS.has(this.model)) return;
+    const result = await this.redis.oidcConsume(this.key(id), Math.floor(Date.now() / 1000));
+    if (result !== 1) throw alreadyConsumed(this.model);
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.redis.del(this.key(id));
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    await this.redis.oidcRevokeGrant(`oidc:grant:${grantId}`, this.prefix);
+  }
+}

@@ -1,0 +1,107 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import Router from '@koa/router';
+import { koaBody } from 'koa-body';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { InteractionResults } from 'oidc-provider';
+import type { UserService } from '../lib/users/service.js';
+import { pathPrefix } from '../lib/http/prefix.js';
+import { renderPage } from '../views/layout.js';
+import { loginView } from '../views/login.js';
+import { errorView } from '../views/messages.js';
+import type { SafeHtml } from '../views/html.js';
+import { answerConsent } from './consent.js';
+
+export interface InteractionDeps {
+  provider: Provider;
+  users: UserService;
+  /** secret for the login form's CSRF token */
+  csrfKey: string;
+  uiLocales: readonly string[];
+}
+
+const INVALID_CREDENTIALS = 'The identifier or password is incorrect.';
+
+function send(ctx: Context, title: string, body: SafeHtml, status = 200, lang?: string): void {
+  const page = renderPage({ title, body, lang });
+  ctx.set(page.headers);
+  ctx.status = status;
+  ctx.type = 'html';
+  ctx.body = page.html;
+}
+
+/**
+ * The hosted login (`/interaction/:uid`). The interaction cookie is SameSite=Lax and the form
+ * carries an HMAC of the interaction uid, so a cross-site POST can neither reach the
+ * interaction nor forge the token.
+ */
+export function interactionRoutes({ provider, users, csrfKey, uiLocales }: InteractionDeps): Router {
+  const router = new Router();
+  const csrfFor = (uid: string) => createHmac('sha256', csrfKey).update(`login:${uid}`).digest('base64url');
+  const csrfValid = (uid: string, token: unknown) => {
+    const expected = Buffer.from(csrfFor(uid));
+    const actual = Buffer.from(typeof token === 'string' ? token : '');
+    return actual.length === expected.length && timingSafeEqual(actual, expected);
+  };
+  const langFor = (requested: unknown) => String(requested ?? '').split(' ').find((l) => uiLocales.includes(l)) ?? uiLocales[0];
+
+  async function finish(ctx: Context, result: InteractionResults, merge: boolean): Promise<void> {
+    const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
+    ctx.status = 303;
+    ctx.redirect(returnTo);
+  }
+
+  async function details(ctx: Context) {
+    try {
+      const found = await provider.interactionDetails(ctx.req, ctx.res);
+      if (found.uid !== ctx.params.uid) throw new Error('uid mismatch');
+      return found;
+    } catch {
+      send(ctx, 'Sign-in expired', errorView('This sign-in link has expired', 'Return to the application and start again.'), 400);
+      return undefined;
+    }
+  }
+
+  async function showLogin(ctx: Context, uid: string, params: Record<string, unknown>, error?: string, identifier?: string) {
+    const client = await provider.Client.find(String(params.client_id));
+    const base = `${pathPrefix(ctx.originalUrl)}/interaction/${uid}`;
+    send(ctx, 'Sign in', loginView({
+      action: `${base}/login`,
+      abortUrl: `${base}/abort`,
+      csrf: csrfFor(uid),
+      clientName: client?.clientName ?? String(params.client_id),
+      identifier: identifier ?? (typeof params.login_hint === 'string' ? params.login_hint : undefined),
+      error,
+    }), error ? 401 : 200, langFor(params.ui_locales));
+  }
+
+  router.get('/interaction/:uid', async (ctx) => {
+    const found = await details(ctx);
+    if (!found) return;
+    if (found.prompt.name === 'login') return showLogin(ctx, found.uid, found.params);
+    return finish(ctx, await answerConsent(provider, found), true);
+  });
+
+  router.post('/interaction/:uid/login', koaBody({ urlencoded: true, json: false, multipart: false, formLimit: '16kb' }), async (ctx) => {
+    const found = await details(ctx);
+    if (!found) return;
+    const form = (ctx.request.body ?? {}) as Record<string, unknown>;
+    if (found.prompt.name !== 'login' || !csrfValid(found.uid, form.csrf)) {
+      send(ctx, 'Sign-in error', errorView('This form is no longer valid', 'Go back, reload the page and try again.'), 403);
+      return;
+    }
+    const identifier = typeof form.identifier === 'string' ? form.identifier : '';
+    const password = typeof form.password === 'string' ? form.password : '';
+    const user = identifier && password && password.length <= 256 ? await users.authenticate(identifier, password) : undefined;
+    if (!user) return showLogin(ctx, found.uid, found.params, INVALID_CREDENTIALS, identifier);
+    return finish(ctx, { login: { accountId: user.user_id, amr: ['pwd'], acr: 'sfa' } }, false);
+  });
+
+  router.get('/interaction/:uid/abort', async (ctx) => {
+    const found = await details(ctx);
+    if (!found) return;
+    return finish(ctx, { error: 'access_denied', error_description: 'End-User aborted interaction' }, false);
+  });
+
+  return router;
+}

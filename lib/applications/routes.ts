@@ -1,0 +1,49 @@
+import Router from '@koa/router';
+import type { ApplicationService } from './service.js';
+import { clientView, type ClientService } from '../clients/service.js';
+
+/** /v1/applications and their clients (seed 001). */
+export function applicationRoutes(apps: ApplicationService, clients: ClientService): Router {
+  const router = new Router({ prefix: '/v1/applications' });
+
+  router.post('/', async (ctx) => {
+    ctx.status = 201;
+    ctx.body = await apps.create(ctx.request.body);
+  });
+  router.get('/', async (ctx) => {
+    ctx.body = { applications: await apps.list() };
+  });
+  router.get('/:appId', async (ctx) => {
+    ctx.body = await apps.get(ctx.params.appId!);
+  });
+  router.put('/:appId', async (ctx) => {
+    ctx.body = await apps.update(ctx.params.appId!, ctx.request.body);
+  });
+  router.delete('/:appId', async (ctx) => {
+    await apps.delete(ctx.params.appId!);
+    ctx.status = 204;
+  });
+
+  router.post('/:appId/clients', async (ctx) => {
+    await apps.get(ctx.params.appId!);
+    const { record, secret } = await clients.create(ctx.params.appId!, ctx.request.body);
+    ctx.status = 201;
+    // the only response that ever carries the secret
+    ctx.body = { ...clientView(record), client_secret: secret };
+  });
+  router.get('/:appId/clients', async (ctx) => {
+    await apps.get(ctx.params.appId!);
+    ctx.body = { clients: (await clients.list(ctx.params.appId!)).map(clientView) };
+  });
+  router.get('/:appId/clients/:clientId', async (ctx) => {
+    ctx.body = clientView(await clients.get(ctx.params.appId!, ctx.params.clientId!));
+  });
+  router.put('/:appId/clients/:clientId', async (ctx) => {
+    ctx.body = clientView(await clients.update(ctx.params.appId!, ctx.params.clientId!, ctx.request.body));
+  });
+  router.delete('/:appId/clients/:clientId', async (ctx) => {
+    await clients.delete(ctx.params.appId!, ctx.params.clientId!);
+    ctx.status = 204;
+  });
+  return router;
+}

@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import * as yup from 'yup';
+import type { Store } from '../../adapters/index.js';
+import { notFound } from '../http/errors.js';
+import { requireObject, validateBody } from '../http/validate.js';
+import type { ClientService } from '../clients/service.js';
+
+export interface Application {
+  app_id: string;
+  name: string;
+  description?: string;
+  created_at: number;
+  updated_at: number;
+}
+
+const applicationSchema = yup.object({
+  name: yup.string().trim().min(1).max(128).required(),
+  description: yup.string().max(1024),
+}).noUnknown();
+
+const APPS_KEY = 'apps';
+const appKey = (id: string) => `app:${id}`;
+const now = () => Math.floor(Date.now() / 1000);
+
+/** Applications group clients (seed 001: "You can manage clients from the Application page"). */
+export class ApplicationService {
+  constructor(private readonly store: Store, private readonly clients: ClientService) {}
+
+  async create(input: unknown, appId = randomBytes(12).toString('hex')): Promise<Application> {
+    const fields = validateBody(applicationSchema, input);
+    const app: Application = { app_id: appId, ...fields, created_at: now(), updated_at: now() };
+    await this.store.putJSON(appKey(app.app_id), app);
+    await this.store.setAdd(APPS_KEY, app.app_id);
+    return app;
+  }
+
+  async get(appId: string): Promise<Application> {
+    const app = await this.store.getJSON<Application>(appKey(appId));
+    if (!app) throw notFound('Application');
+    return app;
+  }
+
+  async find(appId: string): Promise<Application | undefined> {
+    return this.store.getJSON<Application>(appKey(appId));
+  }
+
+  async list(): Promise<Application[]> {
+    const ids = await this.store.setMembers(APPS_KEY);
+    const apps = await this.store.getManyJSON<Application>(ids.map(appKey));
+    return apps.filter((a): a is Application => a !== undefined).sort((a, b) => a.created_at - b.created_at);
+  }
+
+  async update(appId: string, patch: unknown): Promise<Application> {
+    const current = await this.get(appId);
+    const fields = validateBody(applicationSchema, { name: current.name, description: current.description, ...requireObject(patch) });
+    const app: Application = { ...current, ...fields, updated_at: now() };
+    await this.store.putJSON(appKey(appId), app);
+    return app;
+  }
+
+  async delete(appId: string): Promise<void> {
+    await this.get(appId);
+    await this.clients.deleteAllOfApp(appId);
+    await this.store.delete([appKey(appId)]);
+    await this.store.setRemove(APPS_KEY, appId);
+  }
+}

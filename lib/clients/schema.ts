@@ -1,0 +1,69 @@
+import * as yup from 'yup';
+import { redirectUriProblem, type ClientType } from './redirect-uris.js';
+
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
+export const PKCE_MODES = ['allow', 'enforce_with_secret', 'enforce_instead_of_secret'] as const;
+export const ROLES = ['admin'] as const;
+
+const DAY = 86_400;
+
+function uriList(label: string) {
+  return yup.array(yup.string().max(2048).required()).max(50)
+    .test('uri-rules', function check(uris) {
+      const clientType = ((this.parent as { client_type?: ClientType }).client_type ?? 'web');
+      for (const [i, uri] of (uris ?? []).entries()) {
+        const problem = redirectUriProblem(uri, clientType);
+        if (problem) return this.createError({ path: `${label}[${i}]`, message: `${label}[${i}]: ${problem}` });
+      }
+      return true;
+    });
+}
+
+/** The full shape of a client's settings; POST validates it whole, PUT validates the merged result. */
+export function clientSettingsSchema(allowedScopes: readonly string[]) {
+  return yup.object({
+    name: yup.string().trim().min(1).max(128).required(),
+    description: yup.string().max(1024),
+    client_type: yup.string().oneOf(['web', 'native'] as const).required(),
+    redirect_uris: uriList('redirect_uris').required(),
+    post_logout_redirect_uris: uriList('post_logout_redirect_uris').required(),
+    grant_types: yup.array(yup.string().oneOf(GRANT_TYPES).required()).min(1).required(),
+    scopes: yup.array(yup.string().oneOf([...allowedScopes]).required()).required(),
+    token_endpoint_auth_method: yup.string().oneOf(AUTH_METHODS).required(),
+    pkce: yup.string().oneOf(PKCE_MODES).required(),
+    access_token_ttl: yup.number().integer().min(60).max(DAY).required(),
+    refresh_token_ttl: yup.number().integer().min(60).max(365 * DAY).required(),
+    session_ttl: yup.number().integer().min(60).max(365 * DAY).required(),
+    third_party: yup.boolean().required(),
+    consent_uris: uriList('consent_uris').required(),
+    roles: yup.array(yup.string().oneOf(ROLES).required()).required(),
+  }).noUnknown()
+    .test('redirects-for-code', 'redirect_uris: at least one is required for authorization_code',
+      (c) => !c.grant_types.includes('authorization_code') || c.redirect_uris.length > 0)
+    .test('refresh-needs-code', 'grant_types: refresh_token requires authorization_code',
+      (c) => !c.grant_types.includes('refresh_token') || c.grant_types.includes('authorization_code'))
+    .test('public-no-client-credentials', 'grant_types: client_credentials needs a client secret (pkce enforce_instead_of_secret makes the client public)',
+      (c) => c.pkce !== 'enforce_instead_of_secret' || !c.grant_types.includes('client_credentials'));
+}
+
+export type ClientSettings = yup.InferType<ReturnType<typeof clientSettingsSchema>>;
+
+/** Defaults of seed 001: web client, secret in the body, PKCE allowed, 60 min / 2 weeks / 2 weeks. */
+export function defaultClientSettings(allowedScopes: readonly string[]): Omit<ClientSettings, 'name'> {
+  return {
+    client_type: 'web',
+    redirect_uris: [],
+    post_logout_redirect_uris: [],
+    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+    scopes: [...allowedScopes],
+    token_endpoint_auth_method: 'client_secret_post',
+    pkce: 'allow',
+    access_token_ttl: 3600,
+    refresh_token_ttl: 14 * DAY,
+    session_ttl: 14 * DAY,
+    third_party: false,
+    consent_uris: [],
+    roles: [],
+  };
+}

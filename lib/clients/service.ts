@@ -1,0 +1,157 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Store } from '../../adapters/index.js';
+import type { TtlConfig } from '../config.js';
+import { notFound } from '../http/errors.js';
+import { requireObject, validateBody } from '../http/validate.js';
+import { clientSettingsSchema, defaultClientSettings, type ClientSettings } from './schema.js';
+import { SecretHasher } from './secrets.js';
+
+export interface StoredSecret {
+  secret_id: string;
+  digest: string;
+  created_at: number;
+}
+
+export interface ClientRecord extends ClientSettings {
+  client_id: string;
+  app_id: string;
+  secrets: StoredSecret[];
+  created_at: number;
+  updated_at: number;
+}
+
+/** What the API shows: never a digest. */
+export type ClientView = Omit<ClientRecord, 'secrets'> & { secrets: Array<Omit<StoredSecret, 'digest'>> };
+
+const CHANGES_CHANNEL = 'clients:changed';
+const CACHE_TTL_MS = 30_000;
+const CACHE_MAX = 10_000;
+
+const clientKey = (id: string) => `client:${id}`;
+const appClientsKey = (appId: string) => `app-clients:${appId}`;
+const now = () => Math.floor(Date.now() / 1000);
+
+export function clientView({ secrets, ...record }: ClientRecord): ClientView {
+  return { ...record, secrets: secrets.map(({ digest: _omit, ...secret }) => secret) };
+}
+
+/**
+ * Client records. oidc-provider asks for a client on every token request, so reads are
+ * cached per process; every write publishes the client id and each instance drops its copy
+ * (and the whole cache after a lost subscription), so changes apply everywhere at once.
+ */
+export class ClientService {
+  private readonly cache = new Map<string, { record: ClientRecord | undefined; until: number }>();
+  private readonly schema: ReturnType<typeof clientSettingsSchema>;
+  private readonly defaults: Omit<ClientSettings, 'name'>;
+
+  constructor(
+    private readonly store: Store,
+    private readonly hasher: SecretHasher,
+    scopes: readonly string[],
+    ttl: TtlConfig,
+  ) {
+    this.schema = clientSettingsSchema(scopes);
+    this.defaults = {
+      ...defaultClientSettings(scopes),
+      access_token_ttl: ttl.accessToken,
+      refresh_token_ttl: ttl.refreshToken,
+      session_ttl: ttl.session,
+    };
+  }
+
+  async start(): Promise<void> {
+    await this.store.subscribe(CHANGES_CHANNEL, (clientId) => this.cache.delete(clientId), () => this.cache.clear());
+  }
+
+  /** Cached read used by the protocol layer. */
+  async find(clientId: string): Promise<ClientRecord | undefined> {
+    const cached = this.cache.get(clientId);
+    if (cached && cached.until > Date.now()) return cached.record;
+    const record = await this.store.getJSON<ClientRecord>(clientKey(clientId));
+    if (this.cache.size >= CACHE_MAX) this.cache.clear();
+    this.cache.set(clientId, { record, until: Date.now() + CACHE_TTL_MS });
+    return record;
+  }
+
+  async get(appId: string, clientId: string): Promise<ClientRecord> {
+    const record = await this.store.getJSON<ClientRecord>(clientKey(clientId));
+    if (!record || record.app_id !== appId) throw notFound('Client');
+    return record;
+  }
+
+  async list(appId: string): Promise<ClientRecord[]> {
+    const ids = await this.store.setMembers(appClientsKey(appId));
+    const records = await this.store.getManyJSON<ClientRecord>(ids.map(clientKey));
+    return records.filter((r): r is ClientRecord => r !== undefined).sort((a, b) => a.created_at - b.created_at);
+  }
+
+  /** Creates a client; the plain secret is returned once and never stored. */
+  async create(appId: string, input: unknown, fixed?: { clientId: string; secret: string }): Promise<{ record: ClientRecord; secret?: string }> {
+    const settings = validateBody(this.schema, { ...this.defaults, ...requireObject(input) });
+    const secret = settings.pkce === 'enforce_instead_of_secret' ? undefined : fixed?.secret ?? SecretHasher.generate();
+    const record: ClientRecord = {
+      ...settings,
+      client_id: fixed?.clientId ?? randomBytes(16).toString('hex'),
+      app_id: appId,
+      secrets: secret ? [this.newSecret(secret)] : [],
+      created_at: now(),
+      updated_at: now(),
+    };
+    await this.save(record);
+    await this.store.setAdd(appClientsKey(appId), record.client_id);
+    return { record, secret };
+  }
+
+  /** Merges a partial body into the stored settings and validates the result as a whole. */
+  async update(appId: string, clientId: string, patch: unknown): Promise<ClientRecord> {
+    const current = await this.get(appId, clientId);
+    const changes = requireObject(patch);
+    const { client_id: _id, app_id: _app, secrets, created_at: _c, updated_at: _u, ...settings } = current;
+    const merged = validateBody(this.schema, { ...settings, ...changes });
+    const record: ClientRecord = { ...current, ...merged, secrets, updated_at: now() };
+    await this.save(record);
+    return record;
+  }
+
+  /** Bootstrap management client: created, or its secret and role brought in line with the environment. */
+  async ensureManagementClient(appId: string, clientId: string, secret: string): Promise<void> {
+    const existing = await this.store.getJSON<ClientRecord>(clientKey(clientId));
+    if (!existing) {
+      await this.create(appId, {
+        name: 'IdP management (bootstrap)', grant_types: ['client_credentials'], scopes: [], roles: ['admin'],
+      }, { clientId, secret });
+      return;
+    }
+    const secretCurrent = existing.secrets.some((s) => this.hasher.matches(secret, [s.digest]));
+    if (secretCurrent && existing.roles.includes('admin')) return;
+    await this.save({
+      ...existing,
+      roles: [...new Set([...existing.roles, 'admin' as const])],
+      secrets: secretCurrent ? existing.secrets : [this.newSecret(secret)],
+      updated_at: now(),
+    });
+  }
+
+  async delete(appId: string, clientId: string): Promise<void> {
+    await this.get(appId, clientId);
+    await this.store.delete([clientKey(clientId)]);
+    await this.store.setRemove(appClientsKey(appId), clientId);
+    await this.store.publish(CHANGES_CHANNEL, clientId);
+  }
+
+  async deleteAllOfApp(appId: string): Promise<void> {
+    for (const record of await this.list(appId)) await this.delete(appId, record.client_id);
+    await this.store.delete([appClientsKey(appId)]);
+  }
+
+  private newSecret(secret: string): StoredSecret {
+    return { secret_id: randomUUID(), digest: this.hasher.digest(secret), created_at: now() };
+  }
+
+  private async save(record: ClientRecord): Promise<void> {
+    await this.store.putJSON(clientKey(record.client_id), record);
+    this.cache.delete(record.client_id);
+    await this.store.publish(CHANGES_CHANNEL, record.client_id);
+  }
+}

@@ -1,0 +1,125 @@
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
+import * as yup from 'yup';
+
+/**
+ * Every setting of the IdP, validated once at start. Environment variables carry the
+ * deployment-specific values; IDP_CONFIG (JSON or YAML file) carries the rest.
+ * Defaults follow seed 001 (access 60 min, refresh 2 weeks, session 2 weeks).
+ */
+const MINUTE = 60;
+const DAY = 24 * 60 * MINUTE;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const ttlSchema = yup.object({
+  accessToken: yup.number().integer().min(1).default(60 * MINUTE),
+  clientCredentials: yup.number().integer().min(1).default(60 * MINUTE),
+  refreshToken: yup.number().integer().min(1).default(14 * DAY),
+  idToken: yup.number().integer().min(1).default(60 * MINUTE),
+  authorizationCode: yup.number().integer().min(1).max(600).default(60),
+  interaction: yup.number().integer().min(60).default(30 * MINUTE),
+  session: yup.number().integer().min(1).max(365 * DAY).default(14 * DAY),
+  grant: yup.number().integer().min(1).default(14 * DAY),
+}).noUnknown();
+
+const fileSchema = yup.object({
+  tenantId: yup.string().matches(/^[A-Za-z0-9_-]{1,64}$/).default('default'),
+  // cookie signing keys (newest first); generated once and kept in the store when absent
+  cookieKeys: yup.array(yup.string().min(32).required()).optional(),
+  // HMAC key for client secrets at rest; required in production
+  clientSecretHashKey: yup.string().min(32).optional(),
+  redisKeyPrefix: yup.string().matches(/^[A-Za-z0-9:_-]{1,32}$/).default('idp:'),
+  scopes: yup.array(yup.string().matches(/^[\x21\x23-\x5B\x5D-\x7E]+$/).required())
+    .default(['openid', 'profile', 'email', 'phone', 'address', 'offline_access']),
+  acrValues: yup.array(yup.string().required()).default(['sfa', 'mfa']),
+  uiLocales: yup.array(yup.string().required()).default(['en']),
+  logLevel: yup.string().oneOf(LOG_LEVELS).default('info'),
+  ttl: ttlSchema.default(() => ttlSchema.cast({})),
+}).noUnknown();
+
+const envSchema = yup.object({
+  PORT: yup.number().integer().min(0).max(65535).default(3000),
+  PUBLIC_URL: yup.string().url().matches(/^https?:\/\/[^?#]*[^/?#]$/, 'PUBLIC_URL must be an http(s) URL without a trailing slash').optional(),
+  REDIS_URL: yup.string().matches(/^rediss?:\/\//, 'REDIS_URL must start with redis:// or rediss://').optional(),
+  IDP_ADMIN_CLIENT_ID: yup.string().matches(/^[A-Za-z0-9._-]{8,128}$/).optional(),
+  IDP_ADMIN_CLIENT_SECRET: yup.string().min(32).optional(),
+  IDP_CONFIG: yup.string().optional(),
+  NODE_ENV: yup.string().optional(),
+  LOG_LEVEL: yup.string().oneOf(LOG_LEVELS).optional(),
+});
+
+export type FileConfig = yup.InferType<typeof fileSchema>;
+export type TtlConfig = FileConfig['ttl'];
+
+export interface Config extends FileConfig {
+  port: number;
+  publicUrl: string;
+  issuer: string;
+  redisUrl?: string;
+  production: boolean;
+  adminClient?: { clientId: string; clientSecret: string };
+}
+
+export class ConfigError extends Error {}
+
+function validate<T>(schema: yup.Schema<T>, value: unknown, label: string): T {
+  try {
+    return schema.validateSync(value, { abortEarly: true, stripUnknown: false });
+  } catch (err) {
+    if (err instanceof yup.ValidationError) {
+      const where = err.path ? `${label}${label ? '.' : ''}${err.path}` : label || 'config';
+      throw new ConfigError(`invalid configuration: ${where}: ${err.errors[0]}`);
+    }
+    throw err;
+  }
+}
+
+function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new ConfigError(`invalid configuration: IDP_CONFIG: cannot read ${path}`);
+  }
+  try {
+    return /\.json$/i.test(path) ? JSON.parse(text) : YAML.parse(text);
+  } catch {
+    throw new ConfigError(`invalid configuration: IDP_CONFIG: ${path} is not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'}`);
+  }
+}
+
+/** Builds the configuration from the environment (and IDP_CONFIG); throws ConfigError naming the key. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<FileConfig> = {}): Config {
+  const e = validate(envSchema, {
+    ...env,
+    PORT: env.PORT === undefined || env.PORT === '' ? undefined : env.PORT,
+  }, '');
+  const raw = e.IDP_CONFIG ? readConfigFile(e.IDP_CONFIG) ?? {} : {};
+  const file = validate(fileSchema, { ...(raw as object), ...overrides }, 'IDP_CONFIG');
+  const production = e.NODE_ENV === 'production';
+
+  if (Boolean(e.IDP_ADMIN_CLIENT_ID) !== Boolean(e.IDP_ADMIN_CLIENT_SECRET)) {
+    throw new ConfigError('invalid configuration: IDP_ADMIN_CLIENT_ID and IDP_ADMIN_CLIENT_SECRET must be set together');
+  }
+  if (production && !file.clientSecretHashKey) {
+    throw new ConfigError('invalid configuration: IDP_CONFIG.clientSecretHashKey is required when NODE_ENV=production');
+  }
+  if (!file.scopes.includes('openid')) {
+    throw new ConfigError('invalid configuration: IDP_CONFIG.scopes must include openid');
+  }
+
+  const publicUrl = e.PUBLIC_URL ?? `http://localhost:${e.PORT}`;
+  return {
+    ...file,
+    logLevel: e.LOG_LEVEL ?? file.logLevel,
+    port: e.PORT,
+    publicUrl,
+    issuer: `${publicUrl}/oidc`,
+    redisUrl: e.REDIS_URL,
+    production,
+    adminClient: e.IDP_ADMIN_CLIENT_ID
+      ? { clientId: e.IDP_ADMIN_CLIENT_ID, clientSecret: e.IDP_ADMIN_CLIENT_SECRET! }
+      : undefined,
+  };
+}

@@ -1,0 +1,29 @@
+import type { Middleware } from 'koa';
+import type Provider from 'oidc-provider';
+import type { ClientService } from '../clients/service.js';
+import { ApiError } from './errors.js';
+
+export type Role = 'admin';
+
+/**
+ * Management APIs take a Bearer client access token (client_credentials at /oidc/token).
+ * The token's client must hold the role; user tokens, expired or revoked tokens are refused.
+ */
+export function requireRole(provider: Provider, clients: ClientService, role: Role): Middleware {
+  const unauthorized = (description: string) => new ApiError(401, 'Unauthorized', {
+    'WWW-Authenticate': `Bearer error="invalid_token", error_description="${description}"`,
+  });
+  return async (ctx, next) => {
+    const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(ctx.get('authorization'));
+    if (!match) {
+      throw new ApiError(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
+    }
+    const token = await provider.ClientCredentials.find(match[1]!);
+    if (!token?.clientId || token.isExpired) throw unauthorized('access token is invalid or expired');
+    const client = await clients.find(token.clientId);
+    if (!client) throw unauthorized('access token is invalid or expired');
+    if (!client.roles.includes(role)) throw new ApiError(403, 'Forbidden: the client lacks the management role');
+    ctx.state.managementClientId = client.client_id;
+    await next();
+  };
+}

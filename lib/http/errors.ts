@@ -1,0 +1,55 @@
+import type { Middleware } from 'koa';
+import type { Logger } from '../logger.js';
+
+/** An error our REST endpoints answer as `{ message, error_code }` (seed 002's shape). */
+export class ApiError extends Error {
+  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
+    super(message);
+  }
+}
+
+export const badRequest = (message: string) => new ApiError(400, message);
+export const notFound = (what: string) => new ApiError(404, `${what} not found`);
+export const conflict = (message: string) => new ApiError(409, message);
+
+/** True for errors that mean "the store cannot be reached" (ioredis connection errors). */
+function isStoreUnavailable(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; message?: string };
+  return e?.name === 'MaxRetriesPerRequestError'
+    || e?.code === 'ECONNREFUSED'
+    || /Connection is closed|Stream isn't writeable|enableOfflineQueue/.test(e?.message ?? '');
+}
+
+/**
+ * Turns every failure of our REST routes into `{ message, error_code }`; never a stack trace.
+ * Body-parser errors carry a 4xx status and are answered as such.
+ */
+export function jsonErrors(logger: Logger): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) throw new ApiError(404, 'Not found');
+      if (ctx.status === 405 && ctx.body === undefined) throw new ApiError(405, 'Method not allowed');
+    } catch (err) {
+      let status = 500;
+      let message = 'Something went wrong - Internal server error';
+      if (err instanceof ApiError) {
+        ({ status, message } = err);
+        ctx.set(err.headers);
+      } else if (isStoreUnavailable(err)) {
+        status = 503;
+        message = 'Service temporarily unavailable';
+        ctx.set('Retry-After', '1');
+      } else {
+        const httpStatus = (err as { status?: number; expose?: boolean }).status;
+        if (httpStatus && httpStatus >= 400 && httpStatus < 500) {
+          status = httpStatus;
+          message = httpStatus === 413 ? 'Request body too large' : 'Bad request';
+        }
+      }
+      if (status >= 500) logger.error({ err: { name: (err as Error).name, message: (err as Error).message, stack: (err as Error).stack } }, 'request failed');
+      ctx.status = status;
+      ctx.body = { message, error_code: status };
+    }
+  };
+}

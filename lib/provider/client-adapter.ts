@@ -1,0 +1,66 @@
+import type { Adapter, AdapterPayload, ClientMetadata } from 'oidc-provider';
+import type { ClientRecord, ClientService } from '../clients/service.js';
+
+/** Our own client settings that oidc-provider carries on its Client instances. */
+export const EXTRA_CLIENT_METADATA = [
+  'app_id', 'third_party', 'consent_uris', 'pkce_mode', 'secret_digests',
+  'access_token_ttl', 'refresh_token_ttl', 'session_ttl', 'roles',
+] as const;
+
+/** The subset of a Client instance our hooks read (extra metadata keeps its snake_case name). */
+export interface ClientExtras {
+  clientId: string;
+  clientAuthMethod?: string;
+  app_id?: string;
+  third_party?: boolean;
+  pkce_mode?: string;
+  secret_digests?: string[];
+  access_token_ttl?: number;
+  refresh_token_ttl?: number;
+  roles?: string[];
+}
+
+/** Maps a managed client onto oidc-provider client metadata. */
+export function toProviderMetadata(client: ClientRecord): ClientMetadata {
+  const isPublic = client.pkce === 'enforce_instead_of_secret';
+  const digests = client.secrets.map((s) => s.digest);
+  return {
+    client_id: client.client_id,
+    client_name: client.name,
+    // only ever compared through compareClientSecret (digest vs HMAC of the presented secret)
+    client_secret: isPublic ? undefined : digests[0] ?? 'no-active-secret',
+    application_type: client.client_type,
+    redirect_uris: client.redirect_uris,
+    post_logout_redirect_uris: client.post_logout_redirect_uris,
+    grant_types: client.grant_types,
+    response_types: client.grant_types.includes('authorization_code') ? ['code'] : [],
+    scope: client.scopes.join(' '),
+    token_endpoint_auth_method: isPublic ? 'none' : client.token_endpoint_auth_method,
+    app_id: client.app_id,
+    third_party: client.third_party,
+    consent_uris: client.consent_uris,
+    pkce_mode: client.pkce,
+    secret_digests: digests,
+    access_token_ttl: client.access_token_ttl,
+    refresh_token_ttl: client.refresh_token_ttl,
+    session_ttl: client.session_ttl,
+    roles: client.roles,
+  };
+}
+
+/** Read-only Client adapter over the management API's records (dynamic registration is off). */
+export function clientAdapter(clients: ClientService): Adapter {
+  const readOnly = async () => { throw new Error('clients are managed through /v1/applications/{appId}/clients'); };
+  return {
+    async find(id: string) {
+      const record = await clients.find(id);
+      return record && (toProviderMetadata(record) as AdapterPayload);
+    },
+    upsert: readOnly,
+    destroy: readOnly,
+    consume: readOnly,
+    findByUid: async () => undefined,
+    findByUserCode: async () => undefined,
+    revokeByGrantId: async () => undefined,
+  };
+}

@@ -1,0 +1,103 @@
+import type { Configuration, KoaContextWithOIDC, Adapter } from 'oidc-provider';
+import type { JWK } from 'jose';
+import type { Config } from '../config.js';
+import { interactionPolicyFor } from '../../policies/index.js';
+import { loadExistingGrant } from '../../policies/load-grant.js';
+import { renderPage } from '../../views/layout.js';
+import { errorView, loggedOutView, logoutView } from '../../views/messages.js';
+import { EXTRA_CLIENT_METADATA, type ClientExtras } from './client-adapter.js';
+import { SCOPE_CLAIMS } from './account.js';
+import { pathPrefix } from '../http/prefix.js';
+
+export interface ProviderDeps {
+  config: Config;
+  adapter: (model: string) => Adapter;
+  findAccount: Configuration['findAccount'];
+  jwks: { keys: JWK[] };
+  cookieKeys: string[];
+}
+
+function sendPage(ctx: KoaContextWithOIDC, title: string, body: ReturnType<typeof errorView>): void {
+  const page = renderPage({ title, body });
+  ctx.set(page.headers);
+  ctx.type = 'html';
+  ctx.body = page.html;
+}
+
+const extras = (client: unknown) => client as ClientExtras | undefined;
+
+/**
+ * oidc-provider configuration: every protocol decision of the IdP in one place. What is
+ * not set here is the library's (certified) default.
+ */
+export function providerConfiguration({ config, adapter, findAccount, jwks, cookieKeys }: ProviderDeps): Configuration {
+  const secureCookies = config.publicUrl.startsWith('https://');
+  const cookie = { httpOnly: true, sameSite: 'lax' as const, secure: secureCookies, signed: true };
+  const { ttl } = config;
+
+  return {
+    adapter: adapter as unknown as Configuration['adapter'],
+    findAccount,
+    jwks: jwks as Configuration['jwks'],
+    cookies: { keys: cookieKeys, long: cookie, short: cookie },
+    scopes: config.scopes,
+    claims: Object.fromEntries(config.scopes.map((scope) => [scope, SCOPE_CLAIMS[scope] ?? []])),
+    acrValues: config.acrValues,
+    responseTypes: ['code'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    extraClientMetadata: { properties: [...EXTRA_CLIENT_METADATA] },
+    // PKCE (S256, the only method v9 supports) is mandatory for public clients and for
+    // clients whose PKCE mode enforces it (seed 001)
+    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' || extras(client)?.pkce_mode !== 'allow' },
+    routes: {
+      authorization: '/auth',
+      token: '/token',
+      pushed_authorization_request: '/request',
+      revocation: '/token/revocation',
+      introspection: '/token/introspection',
+      end_session: '/session/end',
+      jwks: '/jwks',
+      userinfo: '/me',
+    },
+    features: {
+      devInteractions: { enabled: false },
+      claimsParameter: { enabled: true },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      pushedAuthorizationRequests: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => sendPage(ctx, 'Sign out', logoutView(form, ctx.oidc.client?.clientName)),
+        postLogoutSuccessSource: async (ctx) => sendPage(ctx, 'Signed out', loggedOutView()),
+      },
+    },
+    interactions: {
+      policy: interactionPolicyFor(),
+      url: (ctx, interaction) => `${pathPrefix(ctx.originalUrl)}/interaction/${interaction.uid}`,
+    },
+    loadExistingGrant,
+    rotateRefreshToken: true,
+    ttl: {
+      AccessToken: (_ctx, _token, client) => extras(client)?.access_token_ttl ?? ttl.accessToken,
+      ClientCredentials: (_ctx, _token, client) => extras(client)?.access_token_ttl ?? ttl.clientCredentials,
+      RefreshToken: (_ctx, _token, client) => extras(client)?.refresh_token_ttl ?? ttl.refreshToken,
+      AuthorizationCode: ttl.authorizationCode,
+      IdToken: ttl.idToken,
+      Interaction: ttl.interaction,
+      Session: ttl.session,
+      Grant: ttl.grant,
+    },
+    renderError: async (ctx, out) => {
+      sendPage(ctx, 'Sign-in error', errorView('Something went wrong', out.error_description ?? out.error));
+    },
+    enabledJWA: {
+      idTokenSigningAlgValues: ['RS256', 'ES256'],
+      userinfoSigningAlgValues: ['RS256', 'ES256'],
+      introspectionSigningAlgValues: ['RS256', 'ES256'],
+      authorizationSigningAlgValues: ['RS256', 'ES256'],
+      requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+    },
+    discovery: { ui_locales_supported: config.uiLocales, claim_types_supported: ['normal'] },
+  };
+}

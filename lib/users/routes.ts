@@ -1,0 +1,25 @@
+import Router from '@koa/router';
+import { validateBody } from '../http/validate.js';
+import { createUserSchema, updateUserSchema } from './schema.js';
+import type { UserService } from './service.js';
+
+/** /v1/users: create, read, update (partial), delete. */
+export function userRoutes(users: UserService): Router {
+  const router = new Router({ prefix: '/v1/users' });
+
+  router.post('/', async (ctx) => {
+    ctx.status = 201;
+    ctx.body = await users.create(validateBody(createUserSchema, ctx.request.body));
+  });
+  router.get('/:userId', async (ctx) => {
+    ctx.body = await users.get(ctx.params.userId!);
+  });
+  router.put('/:userId', async (ctx) => {
+    ctx.body = await users.update(ctx.params.userId!, validateBody(updateUserSchema, ctx.request.body));
+  });
+  router.delete('/:userId', async (ctx) => {
+    await users.delete(ctx.params.userId!);
+    ctx.status = 204;
+  });
+  return router;
+}

@@ -1,1 +1,11 @@
-export default { testEnvironment: 'node', testMatch: ['<rootDir>/dist/test/**/*.test.js'], transform: {} };
+/** Tests are compiled by `tsc` first (npm test), then run as native ESM. */
+export default {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/dist/test'],
+  testMatch: ['**/*.test.js'],
+  transform: {},
+  globalSetup: '<rootDir>/dist/test/support/global-setup.js',
+  globalTeardown: '<rootDir>/dist/test/support/global-teardown.js',
+  testTimeout: 30000,
+  maxWorkers: 2,
+};

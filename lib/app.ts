@@ -109,7 +109,14 @@ export async function createIdp(config: Config, options: { store?: Store; logger
 
   const app = new Koa();
   app.proxy = true;
+  // the provider runs on this app's context when mounted, so its signed cookies use these keys
+  app.keys = cookieKeys;
   app.use(requestLog(logger));
+  // oidc-provider derives its mount path (and so every URL it builds) from req.originalUrl
+  app.use((ctx, next) => {
+    (ctx.req as { originalUrl?: string }).originalUrl = ctx.originalUrl;
+    return next();
+  });
   app.use(mount(SEED_PREFIX, inner));
   app.use(mount(inner));
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { html, type SafeHtml } from './html.js';
+import { html, trusted, type SafeHtml } from './html.js';
 
 const STYLE = `
   *{box-sizing:border-box}
@@ -33,7 +33,7 @@ export function renderPage({ title, body, lang = 'en' }: Page): { html: string; 
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title}</title>
-<style nonce="${nonce}">${STYLE}</style>
+<style nonce="${nonce}">${trusted(STYLE)}</style>
 </head>
 <body><main>${body}</main></body>
 </html>`;

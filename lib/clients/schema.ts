@@ -41,6 +41,8 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
   }).noUnknown()
     .test('redirects-for-code', 'redirect_uris: at least one is required for authorization_code',
       (c) => !c.grant_types.includes('authorization_code') || c.redirect_uris.length > 0)
+    .test('scopes-for-code', 'scopes: at least openid is required for authorization_code',
+      (c) => !c.grant_types.includes('authorization_code') || c.scopes.includes('openid'))
     .test('refresh-needs-code', 'grant_types: refresh_token requires authorization_code',
       (c) => !c.grant_types.includes('refresh_token') || c.grant_types.includes('authorization_code'))
     .test('public-no-client-credentials', 'grant_types: client_credentials needs a client secret (pkce enforce_instead_of_secret makes the client public)',

@@ -3,7 +3,8 @@ import type { User, UserService } from '../users/service.js';
 
 /** Standard claims per scope (OIDC Core 5.4); `sub` always. */
 export const SCOPE_CLAIMS: Record<string, string[]> = {
-  openid: ['sub'],
+  // auth_time, acr and amr say when and how the user authenticated (seeds 001, 004)
+  openid: ['sub', 'auth_time', 'acr', 'amr'],
   profile: ['name', 'given_name', 'family_name', 'middle_name', 'preferred_username', 'picture', 'birthdate', 'locale', 'updated_at'],
   email: ['email', 'email_verified'],
   phone: ['phone_number', 'phone_number_verified'],

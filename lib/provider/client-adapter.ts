@@ -34,7 +34,8 @@ export function toProviderMetadata(client: ClientRecord): ClientMetadata {
     post_logout_redirect_uris: client.post_logout_redirect_uris,
     grant_types: client.grant_types,
     response_types: client.grant_types.includes('authorization_code') ? ['code'] : [],
-    scope: client.scopes.join(' '),
+    // an empty list can only be a machine (client_credentials) client: no user scopes apply
+    scope: client.scopes.length ? client.scopes.join(' ') : undefined,
     token_endpoint_auth_method: isPublic ? 'none' : client.token_endpoint_auth_method,
     app_id: client.app_id,
     third_party: client.third_party,

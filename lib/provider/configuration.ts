@@ -1,4 +1,5 @@
-import type { Configuration, KoaContextWithOIDC, Adapter } from 'oidc-provider';
+import { errors, type Configuration, type KoaContextWithOIDC, type Adapter } from 'oidc-provider';
+import { isThirdParty } from '../../policies/first-party.js';
 import type { JWK } from 'jose';
 import type { Config } from '../config.js';
 import { interactionPolicyFor } from '../../policies/index.js';
@@ -63,8 +64,22 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       devInteractions: { enabled: false },
       claimsParameter: { enabled: true },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // resource servers are the tenant's first-party apps: any confidential first-party
+      // client may introspect; third-party and public clients only their own tokens
+      introspection: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId
+          || (client.clientAuthMethod !== 'none' && !isThirdParty(client)),
+      },
+      // only the client a token was issued to may revoke it
+      revocation: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token) => {
+          if (token.clientId === client.clientId) return true;
+          if (client.clientAuthMethod === 'none') return false; // answer 200 without revealing anything
+          throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+        },
+      },
       pushedAuthorizationRequests: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,

@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Store } from '../../adapters/index.js';
+import { newStore, type StoreKind } from '../support/idp.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One contract, both stores: the embedded default must behave like Redis. */
+describe.each<StoreKind>(['memory', 'redis'])('%s store', (kind) => {
+  let store: Store;
+  beforeAll(() => { store = newStore(kind); });
+  afterAll(() => store.close());
+
+  describe('oidc-provider adapter', () => {
+    it('upserts, finds and destroys a record', async () => {
+      const adapter = store.oidcAdapter('Session');
+      await adapter.upsert('s1', { uid: 'u1', accountId: 'a1' }, 60);
+      expect(await adapter.find('s1')).toEqual({ uid: 'u1', accountId: 'a1' });
+      expect(await adapter.findByUid('u1')).toEqual({ uid: 'u1', accountId: 'a1' });
+      await adapter.destroy('s1');
+      expect(await adapter.find('s1')).toBeUndefined();
+      expect(await store.oidcAdapter('Grant').find('s1')).toBeUndefined();
+    });
+
+    it('keeps models apart', async () => {
+      await store.oidcAdapter('AccessToken').upsert('same-id', { accountId: 'x' }, 60);
+      expect(await store.oidcAdapter('RefreshToken').find('same-id')).toBeUndefined();
+    });
+
+    it('expires records after expiresIn seconds', async () => {
+      const adapter = store.oidcAdapter('AccessToken');
+      await adapter.upsert('short', { accountId: 'a' }, 1);
+      expect(await adapter.find('short')).toBeDefined();
+      await sleep(1100);
+      expect(await adapter.find('short')).toBeUndefined();
+    });
+
+    it('finds device codes by user code', async () => {
+      const adapter = store.oidcAdapter('DeviceCode');
+      await adapter.upsert('dc1', { userCode: 'ABCD-EFGH', grantId: 'g0' }, 60);
+      expect((await adapter.findByUserCode('ABCD-EFGH'))?.grantId).toBe('g0');
+      expect(await adapter.findByUserCode('ZZZZ-ZZZZ')).toBeUndefined();
+    });
+
+    it('consumes once, and records when', async () => {
+      const adapter = store.oidcAdapter('AuthorizationCode');
+      await adapter.upsert('code1', { grantId: 'g1' }, 60);
+      await adapter.consume('code1');
+      expect(typeof (await adapter.find('code1'))?.consumed).toBe('number');
+      await expect(adapter.consume('code1')).rejects.toMatchObject({ error: 'invalid_grant' });
+    });
+
+    it('lets exactly one of 50 concurrent consumers win', async () => {
+      const adapter = store.oidcAdapter('RefreshToken');
+      await adapter.upsert('rt-race', { grantId: 'g2' }, 60);
+      const results = await Promise.allSettled(Array.from({ length: 50 }, () => adapter.consume('rt-race')));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      expect(results.filter((r) => r.status === 'rejected')).toHaveLength(49);
+    });
+
+    it('refuses to consume a used request_uri with invalid_request_uri', async () => {
+      const adapter = store.oidcAdapter('PushedAuthorizationRequest');
+      await adapter.upsert('par1', { request: 'x' }, 60);
+      await adapter.consume('par1');
+      await expect(adapter.consume('par1')).rejects.toMatchObject({ error: 'invalid_request_uri' });
+    });
+
+    it('keeps the consumed mark when a record is saved again', async () => {
+      const adapter = store.oidcAdapter('DeviceCode');
+      await adapter.upsert('dc2', { userCode: 'QQQQ-QQQQ' }, 60);
+      await adapter.consume('dc2');
+      await adapter.upsert('dc2', { userCode: 'QQQQ-QQQQ', accountId: 'a' }, 60);
+      expect((await adapter.find('dc2'))?.consumed).toBeDefined();
+    });
+
+    it('revokes everything of a grant and nothing else', async () => {
+      const at = store.oidcAdapter('AccessToken');
+      const rt = store.oidcAdapter('RefreshToken');
+      const code = store.oidcAdapter('AuthorizationCode');
+      await at.upsert('at-g3', { grantId: 'g3' }, 60);
+      await rt.upsert('rt-g3', { grantId: 'g3' }, 600);
+      await code.upsert('code-g3', { grantId: 'g3' }, 60);
+      await at.upsert('at-g4', { grantId: 'g4' }, 60);
+      await at.revokeByGrantId('g3');
+      expect(await at.find('at-g3')).toBeUndefined();
+      expect(await rt.find('rt-g3')).toBeUndefined();
+      expect(await code.find('code-g3')).toBeUndefined();
+      expect(await at.find('at-g4')).toEqual({ grantId: 'g4' });
+    });
+  });
+
+  describe('domain store', () => {
+    it('creates a document only once', async () => {
+      expect(await store.createJSON('once', { n: 1 })).toBe(true);
+      expect(await store.createJSON('once', { n: 2 })).toBe(false);
+      expect(await store.getJSON('once')).toEqual({ n: 1 });
+    });
+
+    it('claims unique keys for one owner at a time', async () => {
+      expect(await store.claim('idx:a', 'owner1')).toBe(true);
+      expect(await store.claim('idx:a', 'owner1')).toBe(true);
+      expect(await store.claim('idx:a', 'owner2')).toBe(false);
+      await store.release('idx:a', 'owner2');
+      expect(await store.lookup('idx:a')).toBe('owner1');
+      await store.release('idx:a', 'owner1');
+      expect(await store.claim('idx:a', 'owner2')).toBe(true);
+    });
+
+    it('keeps sets and reads many documents at once', async () => {
+      await store.setAdd('set1', 'a');
+      await store.setAdd('set1', 'b');
+      await store.setRemove('set1', 'a');
+      expect(await store.setMembers('set1')).toEqual(['b']);
+      await store.putJSON('doc:1', { v: 1 });
+      expect(await store.getManyJSON(['doc:1', 'doc:missing'])).toEqual([{ v: 1 }, undefined]);
+    });
+
+    it('delivers published messages to subscribers', async () => {
+      const received: string[] = [];
+      await store.subscribe('chan', (m) => received.push(m), () => {});
+      await store.publish('chan', 'hello');
+      for (let i = 0; i < 50 && received.length === 0; i += 1) await sleep(10);
+      expect(received).toEqual(['hello']);
+    });
+  });
+});

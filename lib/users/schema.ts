@@ -4,7 +4,7 @@ const E164 = /^\+[1-9]\d{6,14}$/;
 const USERNAME = /^[A-Za-z0-9._+-]{1,64}$/;
 const MAX_CUSTOM_DATA_BYTES = 8 * 1024;
 
-const customData = yup.object().optional().test('size', 'must be at most 8 KiB of JSON',
+const customData = yup.object().optional().test('size', '${path} must be at most 8 KiB of JSON',
   (value) => value === undefined || JSON.stringify(value).length <= MAX_CUSTOM_DATA_BYTES);
 
 const address = yup.object({
@@ -19,15 +19,15 @@ const address = yup.object({
 const profileFields = {
   email: yup.string().trim().lowercase().email().max(254),
   email_verified: yup.boolean(),
-  phone_number: yup.string().matches(E164, 'must be in E.164 format, e.g. +15551234567'),
+  phone_number: yup.string().matches(E164, '${path} must be in E.164 format, e.g. +15551234567'),
   phone_number_verified: yup.boolean(),
-  username: yup.string().matches(USERNAME, 'may contain letters, digits and . _ + - (1 to 64)'),
+  username: yup.string().matches(USERNAME, '${path} may contain letters, digits and . _ + - (1 to 64)'),
   password: yup.string().min(8).max(256),
   given_name: yup.string().max(128),
   family_name: yup.string().max(128),
   middle_name: yup.string().max(128),
   picture: yup.string().url().max(2048),
-  birthday: yup.string().matches(/^\d{4}-\d{2}-\d{2}$/, 'must be YYYY-MM-DD'),
+  birthday: yup.string().matches(/^\d{4}-\d{2}-\d{2}$/, '${path} must be YYYY-MM-DD'),
   language: yup.string().max(35),
   address,
   custom_data: customData,

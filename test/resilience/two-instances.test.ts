@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as oidc from 'openid-client';
+import { Browser } from '../support/browserless.js';
+import { api, createFixture, startIdp, uniquePrefix, type Fixture, type TestIdp } from '../support/idp.js';
+
+/** Two IdP processes of one deployment: same Redis, same prefix, same issuer host. */
+describe('two instances on one Redis', () => {
+  let a: TestIdp;
+  let b: TestIdp;
+  let fx: Fixture;
+
+  beforeAll(async () => {
+    const prefix = uniquePrefix();
+    a = await startIdp({ prefix });
+    b = await startIdp({ prefix });
+    fx = await createFixture(a);
+  });
+  afterAll(async () => {
+    await a.close();
+    await b.close();
+  });
+
+  it('serve the same signing keys', async () => {
+    const [ja, jb] = await Promise.all([a, b].map(async (t) => (await fetch(`${t.issuer}/jwks`)).json()));
+    expect(ja).toEqual(jb);
+    expect((ja as { keys: Array<{ alg: string }> }).keys.map((k) => k.alg)).toEqual(['RS256', 'ES256']);
+  });
+
+  it('let exactly one of 50 concurrent redemptions of a code succeed', async () => {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const authUrl = new URL(`${a.issuer}/auth`);
+    authUrl.search = new URLSearchParams({
+      client_id: fx.client.client_id, response_type: 'code', redirect_uri: fx.redirectUri, scope: 'openid',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    }).toString();
+    const callback = await new Browser().login(authUrl.href, a.url, fx.user.email, fx.user.password);
+    const code = callback.searchParams.get('code')!;
+    expect(code).toBeTruthy();
+
+    const redeem = (t: TestIdp) => fetch(`${t.issuer}/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code', code, redirect_uri: fx.redirectUri, code_verifier: verifier,
+        client_id: fx.client.client_id, client_secret: fx.client.client_secret,
+      }),
+    }).then(async (r) => ({ status: r.status, body: await r.json() as { error?: string } }));
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => redeem(i % 2 ? a : b)));
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    const refused = results.filter((r) => r.status !== 200);
+    expect(refused).toHaveLength(49);
+    expect(new Set(refused.map((r) => `${r.status} ${r.body.error}`))).toEqual(new Set(['400 invalid_grant']));
+  });
+
+  it('apply a client change made on one instance on the other at once', async () => {
+    const created = await api(a, 'POST', `/v1/applications/${fx.appId}/clients`, { name: 'M', grant_types: ['client_credentials'], scopes: [] });
+    const token = (t: TestIdp) => fetch(`${t.issuer}/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: created.body.client_id, client_secret: created.body.client_secret }),
+    }).then((r) => r.json() as Promise<{ expires_in?: number; error?: string }>);
+    expect((await token(b)).expires_in).toBe(3600); // b now caches the client
+    await api(a, 'PUT', `/v1/applications/${fx.appId}/clients/${created.body.client_id}`, { access_token_ttl: 120 });
+    let ttl: number | undefined;
+    for (let i = 0; i < 20 && ttl !== 120; i += 1) {
+      ttl = (await token(b)).expires_in;
+      if (ttl !== 120) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(ttl).toBe(120);
+    await api(a, 'DELETE', `/v1/applications/${fx.appId}/clients/${created.body.client_id}`);
+    let error: string | undefined;
+    for (let i = 0; i < 20 && !error; i += 1) {
+      error = (await token(b)).error;
+      if (!error) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(error).toBe('invalid_client');
+  });
+
+  it('finish a flow started on one instance on the other', async () => {
+    const browser = new Browser();
+    const verifier = oidc.randomPKCECodeVerifier();
+    const authUrl = new URL(`${a.issuer}/auth`);
+    authUrl.search = new URLSearchParams({
+      client_id: fx.client.client_id, response_type: 'code', redirect_uri: fx.redirectUri, scope: 'openid', state: 's1',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    }).toString();
+    // the login page is fetched from a; the form is then posted to b (cookies are per host:port,
+    // so we carry them over as a load balancer in front of both would)
+    const page = await browser.follow(authUrl.href, a.url);
+    const html = await page.response.text();
+    const action = /action="([^"]+)"/.exec(html)![1]!;
+    const csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+    const done = await browser.follow(`${b.url}${action}`, b.url, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf, identifier: fx.user.email, password: fx.user.password }).toString(),
+    });
+    // b's redirect goes to the issuer host a (PUBLIC_URL); follow it there
+    const resumed = done.url.startsWith(a.url) ? await browser.follow(done.url, a.url) : done;
+    const callback = new URL(resumed.url);
+    expect(callback.searchParams.get('state')).toBe('s1');
+    expect(callback.searchParams.get('code')).toBeTruthy();
+  });
+});

@@ -8,4 +8,5 @@ export default {
   globalTeardown: '<rootDir>/dist/test/support/global-teardown.js',
   testTimeout: 30000,
   maxWorkers: 2,
+  reporters: ['default', '<rootDir>/dist/test/support/summary-reporter.js'],
 };

@@ -40,8 +40,8 @@ const fileSchema = yup.object({
 
 const envSchema = yup.object({
   PORT: yup.number().integer().min(0).max(65535).default(3000),
-  PUBLIC_URL: yup.string().url().matches(/^https?:\/\/[^?#]*[^/?#]$/, 'PUBLIC_URL must be an http(s) URL without a trailing slash').optional(),
-  REDIS_URL: yup.string().matches(/^rediss?:\/\//, 'REDIS_URL must start with redis:// or rediss://').optional(),
+  PUBLIC_URL: yup.string().url().matches(/^https?:\/\/[^?#]*[^/?#]$/, '${path} must be an http(s) URL without a trailing slash').optional(),
+  REDIS_URL: yup.string().matches(/^rediss?:\/\//, '${path} must start with redis:// or rediss://').optional(),
   IDP_ADMIN_CLIENT_ID: yup.string().matches(/^[A-Za-z0-9._-]{8,128}$/).optional(),
   IDP_ADMIN_CLIENT_SECRET: yup.string().min(32).optional(),
   IDP_CONFIG: yup.string().optional(),
@@ -69,7 +69,8 @@ function validate<T>(schema: yup.Schema<T>, value: unknown, label: string): T {
   } catch (err) {
     if (err instanceof yup.ValidationError) {
       const where = err.path ? `${label}${label ? '.' : ''}${err.path}` : label || 'config';
-      throw new ConfigError(`invalid configuration: ${where}: ${err.errors[0]}`);
+      const message = (err.errors[0] ?? 'invalid value').replace(err.path ? `${err.path} ` : '', '');
+      throw new ConfigError(`invalid configuration: ${where}: ${message}`);
     }
     throw err;
   }

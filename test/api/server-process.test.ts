@@ -1,0 +1,91 @@
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../support/global-setup.js';
+
+const SERVER = fileURLToPath(new URL('../../lib/server.js', import.meta.url));
+
+function run(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const { REDIS_URL: _ignored, ...base } = process.env;
+  const child = spawn(process.execPath, [SERVER], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => { out += d; });
+  child.stderr!.on('data', (d) => { out += d; });
+  return { child, output: () => out, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
+}
+
+async function waitFor(predicate: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200; i += 1) {
+    if (predicate()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** `npm start` as an operator runs it: the compiled server, its environment, its output. */
+describe('the IdP process', () => {
+  const children: ChildProcess[] = [];
+  afterAll(() => children.forEach((c) => c.kill('SIGKILL')));
+
+  it('starts in memory, prints usable demo data, answers health checks and stops on SIGTERM', async () => {
+    const port = await freePort();
+    const proc = run({ PORT: String(port), NODE_ENV: 'development' });
+    children.push(proc.child);
+    await waitFor(() => proc.output().includes('"msg":"listening"'), 'listening');
+
+    const out = proc.output();
+    const [, clientId, secret] = /Management client:\s+(\S+) \/ (\S+)/.exec(out)!;
+    const [, email, password] = /Demo user:\s+(\S+) \/ (\S+)/.exec(out)!;
+    expect(email).toBe('demo@example.com');
+    expect(password!.length).toBeGreaterThanOrEqual(12);
+    expect(out).toMatch(/First-party client:\s+\S+ \/ \S+\s+redirect http:\/\/localhost:8080\/callback/);
+    expect(out).toMatch(/Third-party client:/);
+
+    const base = `http://127.0.0.1:${port}`;
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect(await (await fetch(`${base}/readyz`)).json()).toEqual({ status: 'ok', store: 'memory' });
+    const token = await (await fetch(`${base}/oidc/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId!, client_secret: secret! }),
+    })).json() as { access_token: string };
+    const apps = await (await fetch(`${base}/v1/applications`, { headers: { authorization: `Bearer ${token.access_token}` } })).json() as { applications: Array<{ name: string }> };
+    expect(apps.applications.map((a) => a.name)).toEqual(expect.arrayContaining(['Demo bank']));
+
+    // logs are JSON and carry neither the secret nor the token
+    const logs = proc.output().split('\n').filter((l) => l.startsWith('{'));
+    expect(logs.length).toBeGreaterThan(0);
+    logs.forEach((l) => expect(() => JSON.parse(l)).not.toThrow());
+    expect(logs.join('\n')).not.toContain(secret);
+    expect(logs.join('\n')).not.toContain(token.access_token);
+
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+  });
+
+  it('stops with one clear line naming a bad configuration key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idp-config-'));
+    const file = join(dir, 'idp.yaml');
+    writeFileSync(file, 'ttl:\n  accessToken: -5\n');
+    const proc = run({ PORT: '0', IDP_CONFIG: file });
+    children.push(proc.child);
+    expect(await proc.exited).toBe(2);
+    expect(proc.output().trim()).toBe('invalid configuration: IDP_CONFIG.ttl.accessToken: must be greater than or equal to 1');
+  });
+
+  it('refuses production without a client secret hash key', async () => {
+    const proc = run({ PORT: '0', NODE_ENV: 'production' });
+    children.push(proc.child);
+    expect(await proc.exited).toBe(2);
+    expect(proc.output().trim()).toBe('invalid configuration: IDP_CONFIG.clientSecretHashKey is required when NODE_ENV=production');
+  });
+
+  it('refuses a malformed REDIS_URL by name', async () => {
+    const proc = run({ PORT: '0', REDIS_URL: 'localhost:6379' });
+    children.push(proc.child);
+    expect(await proc.exited).toBe(2);
+    expect(proc.output().trim()).toBe('invalid configuration: REDIS_URL: must start with redis:// or rediss://');
+  });
+});

@@ -1,6 +1,11 @@
-/** Prints, after jest's own summary (stderr, like it), one plain closing line ("tests: N passed, N failed, N skipped") that any CI can read. */
+import { writeSync } from 'node:fs';
+
+interface RunResults { numPassedTests: number; numFailedTests: number; numPendingTests: number; numTodoTests: number }
+
+/** Prints one plain closing line ("tests: N passed, N failed, N skipped") as the very last output, for any CI to read. */
 export default class SummaryReporter {
-  onRunComplete(_contexts: unknown, results: { numPassedTests: number; numFailedTests: number; numPendingTests: number; numTodoTests: number }): void {
-    process.stderr.write(`tests: ${results.numPassedTests} passed, ${results.numFailedTests} failed, ${results.numPendingTests + results.numTodoTests} skipped\n`);
+  onRunComplete(_contexts: unknown, results: RunResults): void {
+    const line = `tests: ${results.numPassedTests} passed, ${results.numFailedTests} failed, ${results.numPendingTests + results.numTodoTests} skipped\n`;
+    process.once('exit', () => writeSync(2, line));
   }
 }

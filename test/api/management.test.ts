@@ -58,6 +58,9 @@ describe('management API', () => {
       expect(await api(t, 'POST', '/v1/applications', '{"name":')).toMatchObject({ status: 400, body: { error_code: 400 } });
       expect(await api(t, 'POST', '/v1/applications', '[1,2]')).toMatchObject({ status: 400, body: { error_code: 400 } });
       expect(await api(t, 'POST', '/v1/applications', { name: 'x', bogus: 1 })).toMatchObject({ status: 400, body: { message: 'unknown field: bogus' } });
+      expect(await api(t, 'POST', '/v1/applications', '"just a string"')).toMatchObject({ status: 400, body: { error_code: 400 } });
+      expect(await api(t, 'POST', '/v1/users', JSON.stringify({ email: 'x'.repeat(70_000) }))).toMatchObject({ status: 413, body: { error_code: 413 } });
+      expect(await api(t, 'GET', '/v1/users/%E0%A4%A')).toMatchObject({ status: 404, body: { error_code: 404 } });
     });
 
     it('answers unknown routes with a JSON 404, also under /cis', async () => {

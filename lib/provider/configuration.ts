@@ -1,8 +1,8 @@
-import { errors, type Configuration, type KoaContextWithOIDC, type Adapter } from 'oidc-provider';
-import { isThirdParty } from '../../policies/first-party.js';
+import type { Configuration, KoaContextWithOIDC, Adapter } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { Config } from '../config.js';
 import { interactionPolicyFor } from '../../policies/index.js';
+import { isThirdParty } from '../../policies/first-party.js';
 import { loadExistingGrant } from '../../policies/load-grant.js';
 import { renderPage } from '../../views/layout.js';
 import { errorView, loggedOutView, logoutView } from '../../views/messages.js';
@@ -71,15 +71,8 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
         allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId
           || (client.clientAuthMethod !== 'none' && !isThirdParty(client)),
       },
-      // only the client a token was issued to may revoke it
-      revocation: {
-        enabled: true,
-        allowedPolicy: async (_ctx, client, token) => {
-          if (token.clientId === client.clientId) return true;
-          if (client.clientAuthMethod === 'none') return false; // answer 200 without revealing anything
-          throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
-        },
-      },
+      // the library's default policy already lets only the token's own client revoke it
+      revocation: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,

@@ -10,6 +10,7 @@ interface Entry {
 }
 
 const SWEEP_INTERVAL_MS = 60_000;
+const GRANT_INDEX_PREFIX = 'oidc:grant:';
 
 /**
  * Embedded single-process store, the default when no REDIS_URL is given. Same semantics as
@@ -19,6 +20,7 @@ export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
   private readonly entries = new Map<string, Entry>();
   private readonly sets = new Map<string, Set<string>>();
+  private readonly schedules = new Map<string, Map<string, number>>();
   private readonly bus = new EventEmitter();
   private readonly adapters = new Map<string, Adapter>();
   private readonly sweeper: NodeJS.Timeout;
@@ -42,12 +44,14 @@ export class MemoryStore implements Store {
     this.entries.set(key, { value, expiresAt: ttl ? Date.now() + ttl * 1000 : undefined, consumed });
   }
 
-  private sweep(): void {
+  /** Drops expired entries, and grant-index members whose record is gone (other sets hold ids, not keys). */
+  sweep(): void {
     const now = Date.now();
     for (const [key, entry] of this.entries) {
       if (entry.expiresAt !== undefined && entry.expiresAt <= now) this.entries.delete(key);
     }
     for (const [key, members] of this.sets) {
+      if (!key.startsWith(GRANT_INDEX_PREFIX)) continue;
       for (const member of members) if (!this.entries.has(member)) members.delete(member);
       if (members.size === 0) this.sets.delete(key);
     }
@@ -77,6 +81,13 @@ export class MemoryStore implements Store {
       this.entries.delete(key);
       this.sets.delete(key);
     }
+  }
+
+  async takeJSON<T>(key: string): Promise<T | undefined> {
+    // no await between read and delete: atomic on the single thread
+    const entry = this.entry(key);
+    this.entries.delete(key);
+    return entry ? JSON.parse(entry.value) as T : undefined;
   }
 
   async claim(key: string, owner: string): Promise<boolean> {
@@ -112,6 +123,24 @@ export class MemoryStore implements Store {
     const members = [...(this.sets.get(key) ?? [])];
     this.sets.delete(key);
     return members;
+  }
+
+  async schedule(key: string, member: string, at: number): Promise<void> {
+    let schedule = this.schedules.get(key);
+    if (!schedule) this.schedules.set(key, schedule = new Map());
+    schedule.set(member, at);
+  }
+
+  async unschedule(key: string, member: string): Promise<void> {
+    this.schedules.get(key)?.delete(member);
+  }
+
+  async takeDue(key: string, now: number, limit: number): Promise<string[]> {
+    const schedule = this.schedules.get(key);
+    if (!schedule) return [];
+    const due = [...schedule].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1]).slice(0, limit).map(([member]) => member);
+    for (const member of due) schedule.delete(member);
+    return due;
   }
 
   async publish(channel: string, message: string): Promise<void> {
@@ -150,7 +179,7 @@ class MemoryOidcAdapter implements Adapter {
     const key = this.key(id);
     this.store.write(key, JSON.stringify(payload), expiresIn, true);
     if (GRANTABLE_MODELS.has(this.model) && payload.grantId) {
-      await this.store.setAdd(`oidc:grant:${payload.grantId}`, key);
+      await this.store.setAdd(`${GRANT_INDEX_PREFIX}${payload.grantId}`, key);
     }
     if (payload.uid) this.store.write(`oidc:uid:${payload.uid}`, id, expiresIn);
     if (payload.userCode) this.store.write(`oidc:userCode:${payload.userCode}`, id, expiresIn);
@@ -186,6 +215,6 @@ class MemoryOidcAdapter implements Adapter {
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
-    await this.store.delete(this.store.takeSet(`oidc:grant:${grantId}`));
+    await this.store.delete(this.store.takeSet(`${GRANT_INDEX_PREFIX}${grantId}`));
   }
 }

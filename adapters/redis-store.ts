@@ -29,6 +29,10 @@ const LUA = {
     if owner == false then redis.call('set', KEYS[1], ARGV[1]) return 1 end
     if owner == ARGV[1] then return 1 end
     return 0`,
+  takeDue: `
+    local due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+    for _, member in ipairs(due) do redis.call('zrem', KEYS[1], member) end
+    return due`,
   release: `
     if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
     return 0`,
@@ -39,6 +43,7 @@ type ScriptedRedis = Redis & {
   oidcRevokeGrant(key: string, prefix: string): Promise<number>;
   storeClaim(key: string, owner: string): Promise<number>;
   storeRelease(key: string, owner: string): Promise<number>;
+  storeTakeDue(key: string, now: number, limit: number): Promise<string[]>;
 };
 
 export interface RedisStoreOptions {
@@ -67,6 +72,7 @@ export class RedisStore implements Store {
     this.redis.defineCommand('oidcRevokeGrant', { numberOfKeys: 1, lua: LUA.revokeGrant });
     this.redis.defineCommand('storeClaim', { numberOfKeys: 1, lua: LUA.claim });
     this.redis.defineCommand('storeRelease', { numberOfKeys: 1, lua: LUA.release });
+    this.redis.defineCommand('storeTakeDue', { numberOfKeys: 1, lua: LUA.takeDue });
   }
 
   async getJSON<T>(key: string): Promise<T | undefined> {
@@ -96,6 +102,11 @@ export class RedisStore implements Store {
     if (keys.length) await this.redis.del(keys);
   }
 
+  async takeJSON<T>(key: string): Promise<T | undefined> {
+    const raw = await this.redis.getdel(key);
+    return raw === null ? undefined : JSON.parse(raw) as T;
+  }
+
   async claim(key: string, owner: string): Promise<boolean> {
     return (await this.redis.storeClaim(key, owner)) === 1;
   }
@@ -118,6 +129,18 @@ export class RedisStore implements Store {
 
   async setMembers(key: string): Promise<string[]> {
     return this.redis.smembers(key);
+  }
+
+  async schedule(key: string, member: string, at: number): Promise<void> {
+    await this.redis.zadd(key, at, member);
+  }
+
+  async unschedule(key: string, member: string): Promise<void> {
+    await this.redis.zrem(key, member);
+  }
+
+  async takeDue(key: string, now: number, limit: number): Promise<string[]> {
+    return this.redis.storeTakeDue(key, now, limit);
   }
 
   async publish(channel: string, message: string): Promise<void> {

@@ -16,6 +16,8 @@ export interface Store {
   /** Writes only when the key is absent; true when this call wrote it. */
   createJSON(key: string, value: unknown, ttl?: number): Promise<boolean>;
   delete(keys: string[]): Promise<void>;
+  /** Reads and deletes in one step: of concurrent callers, exactly one gets the document. */
+  takeJSON<T>(key: string): Promise<T | undefined>;
 
   /** Unique index entry `key -> owner`: true when now owned by `owner` (new or already). */
   claim(key: string, owner: string): Promise<boolean>;
@@ -26,6 +28,12 @@ export interface Store {
   setAdd(key: string, member: string): Promise<void>;
   setRemove(key: string, member: string): Promise<void>;
   setMembers(key: string): Promise<string[]>;
+
+  /** A schedule (sorted by due time, epoch seconds); re-scheduling a member moves it. */
+  schedule(key: string, member: string, at: number): Promise<void>;
+  unschedule(key: string, member: string): Promise<void>;
+  /** Removes and returns up to `limit` members due at `now`; each member goes to one caller only. */
+  takeDue(key: string, now: number, limit: number): Promise<string[]>;
 
   /** Cross-instance notifications (cache invalidation). */
   publish(channel: string, message: string): Promise<void>;

@@ -1,6 +1,5 @@
 import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
-import { isThirdParty } from '../policies/first-party.js';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -11,15 +10,11 @@ interface MissingGrants {
 }
 
 /**
- * Answers the consent prompt. First-party apps consent implicitly: the grant is extended to
- * what is missing and the flow goes on without a page. Third-party consent happens on the
- * first party's Consent URI, which this build does not offer yet, so it is refused.
+ * Answers the consent prompt of a first-party app: consent is implicit, the grant is extended
+ * to what is missing and the flow goes on without a page. (Third-party clients are asked on
+ * the first party's Consent URI: third-party-consent.ts.)
  */
-export async function answerConsent(provider: Provider, details: Details): Promise<InteractionResults> {
-  const client = await provider.Client.find(String(details.params.client_id));
-  if (isThirdParty(client)) {
-    return { error: 'access_denied', error_description: 'third-party consent is not configured' };
-  }
+export async function answerFirstPartyConsent(provider: Provider, details: Details): Promise<InteractionResults> {
   const missing = details.prompt.details as MissingGrants;
   const grant = details.grantId
     ? (await provider.Grant.find(details.grantId))!

@@ -10,7 +10,9 @@ import { renderPage } from '../views/layout.js';
 import { loginView } from '../views/login.js';
 import { errorView } from '../views/messages.js';
 import type { SafeHtml } from '../views/html.js';
-import { answerConsent } from './consent.js';
+import { answerFirstPartyConsent } from './consent.js';
+import { ThirdPartyConsent } from './third-party-consent.js';
+import { isThirdParty } from '../policies/first-party.js';
 
 export interface InteractionDeps {
   provider: Provider;
@@ -18,6 +20,7 @@ export interface InteractionDeps {
   /** secret for the login form's CSRF token */
   csrfKey: string;
   uiLocales: readonly string[];
+  thirdPartyConsent: ThirdPartyConsent;
 }
 
 const INVALID_CREDENTIALS = 'The identifier or password is incorrect.';
@@ -35,7 +38,7 @@ function send(ctx: Context, title: string, body: SafeHtml, status = 200, lang?: 
  * carries an HMAC of the interaction uid, so a cross-site POST can neither reach the
  * interaction nor forge the token.
  */
-export function interactionRoutes({ provider, users, csrfKey, uiLocales }: InteractionDeps): Router {
+export function interactionRoutes({ provider, users, csrfKey, uiLocales, thirdPartyConsent }: InteractionDeps): Router {
   const router = new Router();
   const csrfFor = (uid: string) => createHmac('sha256', csrfKey).update(`login:${uid}`).digest('base64url');
   const csrfValid = (uid: string, token: unknown) => {
@@ -43,6 +46,7 @@ export function interactionRoutes({ provider, users, csrfKey, uiLocales }: Inter
     const actual = Buffer.from(typeof token === 'string' ? token : '');
     return actual.length === expected.length && timingSafeEqual(actual, expected);
   };
+  const interactionPath = (ctx: Context, uid: string) => `${pathPrefix(ctx.originalUrl)}/interaction/${uid}`;
   const langFor = (requested: unknown) => String(requested ?? '').split(' ').find((l) => uiLocales.includes(l)) ?? uiLocales[0];
 
   async function finish(ctx: Context, result: InteractionResults, merge: boolean): Promise<void> {
@@ -64,7 +68,7 @@ export function interactionRoutes({ provider, users, csrfKey, uiLocales }: Inter
 
   async function showLogin(ctx: Context, uid: string, params: Record<string, unknown>, error?: string, identifier?: string) {
     const client = await provider.Client.find(String(params.client_id));
-    const base = `${pathPrefix(ctx.originalUrl)}/interaction/${uid}`;
+    const base = interactionPath(ctx, uid);
     send(ctx, 'Sign in', loginView({
       action: `${base}/login`,
       abortUrl: `${base}/abort`,
@@ -79,7 +83,25 @@ export function interactionRoutes({ provider, users, csrfKey, uiLocales }: Inter
     const found = await details(ctx);
     if (!found) return;
     if (found.prompt.name === 'login') return showLogin(ctx, found.uid, found.params);
-    return finish(ctx, await answerConsent(provider, found), true);
+    const client = await provider.Client.find(String(found.params.client_id));
+    if (!client || !isThirdParty(client)) return finish(ctx, await answerFirstPartyConsent(provider, found), true);
+    // third party: the first party's consent page asks; its answer comes back to /consent below
+    ctx.set('Referrer-Policy', 'no-referrer');
+    ctx.status = 303;
+    ctx.redirect(await thirdPartyConsent.consentPageUrl(found, client, `${interactionPath(ctx, found.uid)}/consent`));
+  });
+
+  router.get('/interaction/:uid/consent', async (ctx) => {
+    const found = await details(ctx);
+    if (!found) return;
+    const client = await provider.Client.find(String(found.params.client_id));
+    const decision = found.prompt.name === 'consent' && client && isThirdParty(client)
+      ? await thirdPartyConsent.takeDecision(found) : undefined;
+    if (!client || !decision) {
+      send(ctx, 'Consent error', errorView('No consent answer is waiting', 'Return to the application and start again.'), 400);
+      return;
+    }
+    return finish(ctx, await thirdPartyConsent.apply(found, client, decision), decision.approved);
   });
 
   router.post('/interaction/:uid/login', koaBody({ urlencoded: true, json: false, multipart: false, formLimit: '16kb' }), async (ctx) => {

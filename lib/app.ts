@@ -20,7 +20,13 @@ import { providerConfiguration } from './provider/configuration.js';
 import { clientAdapter, type ClientExtras } from './provider/client-adapter.js';
 import { accountFinder } from './provider/account.js';
 import { loadCookieKeys, loadSigningKeys } from './provider/keys.js';
+import { ConsentService } from './consents/service.js';
+import { ConsentRequests } from './consents/requests.js';
+import { consentCallbackRoutes, CONSENT_CALLBACK_PATH } from './consents/callback.js';
+import { consentRoutes, myConsentRoutes } from './consents/routes.js';
+import { requireUserToken } from './http/user-auth.js';
 import { interactionRoutes } from '../interactions/routes.js';
+import { ThirdPartyConsent } from '../interactions/third-party-consent.js';
 import { renderPage } from '../views/layout.js';
 import { errorView } from '../views/messages.js';
 
@@ -28,6 +34,8 @@ import { errorView } from '../views/messages.js';
 export const MANAGEMENT_APP_ID = 'management';
 /** Only for development: production refuses to start without IDP_CONFIG.clientSecretHashKey. */
 const DEVELOPMENT_SECRET_HASH_KEY = 'development-only-client-secret-hash-key';
+/** How often each instance looks for expired consents (to remove them and write their receipts). */
+const CONSENT_SWEEP_INTERVAL_MS = 60_000;
 
 export interface Idp {
   app: Koa;
@@ -36,6 +44,7 @@ export interface Idp {
   users: UserService;
   clients: ClientService;
   apps: ApplicationService;
+  consents: ConsentService;
   logger: Logger;
   close(): Promise<void>;
 }
@@ -65,6 +74,8 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   const users = new UserService(store);
   const clients = new ClientService(store, hasher, config.scopes, config.ttl);
   const apps = new ApplicationService(store, clients);
+  const consents = new ConsentService(store, config.ttl.consentReceipt);
+  const consentRequests = new ConsentRequests(store);
   await clients.start();
 
   const [jwks, cookieKeys] = await Promise.all([loadSigningKeys(store), loadCookieKeys(store, config.cookieKeys)]);
@@ -75,6 +86,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     findAccount: accountFinder(users),
     jwks,
     cookieKeys,
+    consents,
   }));
   provider.proxy = true;
   // secrets are kept as HMAC digests; compare the presented one against every active digest
@@ -88,23 +100,35 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     await clients.ensureManagementClient(MANAGEMENT_APP_ID, config.adminClient.clientId, config.adminClient.clientSecret);
   }
 
+  const selfService = compose<Koa.Context>([
+    requireUserToken(provider),
+    myConsentRoutes(consents).routes(),
+  ] as Koa.Middleware[]);
+  const management = compose<Koa.Context>([
+    requireRole(provider, clients, 'admin'),
+    userRoutes(users, consents).routes(),
+    applicationRoutes(apps, clients, consents).routes(),
+    consentRoutes(consents).routes(),
+  ] as Koa.Middleware[]);
   const api = compose<Koa.Context>([
     jsonErrors(logger),
     koaBody({ json: true, urlencoded: false, multipart: false, jsonLimit: '64kb', jsonStrict: true }),
-    requireRole(provider, clients, 'admin'),
-    userRoutes(users).routes(),
-    applicationRoutes(apps, clients).routes(),
+    (ctx, next) => (ctx.path === '/v1/me' || ctx.path.startsWith('/v1/me/') ? selfService(ctx, next) : management(ctx, next)),
   ] as Koa.Middleware[]);
+  const thirdPartyConsent = new ThirdPartyConsent({
+    provider, consents, requests: consentRequests, scopes: config.scopes, defaultConsentTtl: config.ttl.consent,
+  });
   const pages = compose<Koa.Context>([
     htmlErrors(logger),
-    interactionRoutes({ provider, users, csrfKey: cookieKeys[0]!, uiLocales: config.uiLocales }).routes(),
+    interactionRoutes({ provider, users, csrfKey: cookieKeys[0]!, uiLocales: config.uiLocales, thirdPartyConsent }).routes(),
+    consentCallbackRoutes({ requests: consentRequests, clients, publicUrl: config.publicUrl }).routes(),
   ] as Koa.Middleware[]);
   const health = healthRoutes(store).routes();
 
   const inner = new Koa();
   inner.use(health);
   inner.use((ctx, next) => (ctx.path === '/v1' || ctx.path.startsWith('/v1/') ? api(ctx, next) : next()));
-  inner.use((ctx, next) => (ctx.path.startsWith('/interaction/') ? pages(ctx, next) : next()));
+  inner.use((ctx, next) => (ctx.path.startsWith('/interaction/') || ctx.path === CONSENT_CALLBACK_PATH ? pages(ctx, next) : next()));
   inner.use(mount('/oidc', provider));
 
   const app = new Koa();
@@ -120,8 +144,15 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   app.use(mount(SEED_PREFIX, inner));
   app.use(mount(inner));
 
+  const sweep = setInterval(() => {
+    consents.sweepExpired().catch((err: Error) => logger.warn({ err: { message: err.message } }, 'consent expiry sweep failed'));
+  }, CONSENT_SWEEP_INTERVAL_MS).unref();
+
   return {
-    app, provider, store, users, clients, apps, logger,
-    close: () => store.close(),
+    app, provider, store, users, clients, apps, consents, logger,
+    close: async () => {
+      clearInterval(sweep);
+      await store.close();
+    },
   };
 }

@@ -21,6 +21,9 @@ const ttlSchema = yup.object({
   interaction: yup.number().integer().min(60).default(30 * MINUTE),
   session: yup.number().integer().min(1).max(365 * DAY).default(14 * DAY),
   grant: yup.number().integer().min(1).default(14 * DAY),
+  // third-party consent: how long it lasts (seed 000: 30 days) and how long its receipts are kept
+  consent: yup.number().integer().min(1).max(365 * DAY).default(30 * DAY),
+  consentReceipt: yup.number().integer().min(DAY).default(3 * 365 * DAY),
 }).noUnknown();
 
 const fileSchema = yup.object({

@@ -1,9 +1,11 @@
 import Router from '@koa/router';
 import type { ApplicationService } from './service.js';
 import { clientView, type ClientService } from '../clients/service.js';
+import type { ConsentService } from '../consents/service.js';
 
 /** /v1/applications and their clients (seed 001). */
-export function applicationRoutes(apps: ApplicationService, clients: ClientService): Router {
+export function applicationRoutes(apps: ApplicationService, clients: ClientService, consents: ConsentService): Router {
+  const admin = (ctx: { state: { managementClientId: string } }) => ({ type: 'admin' as const, id: ctx.state.managementClientId });
   const router = new Router({ prefix: '/v1/applications' });
 
   router.post('/', async (ctx) => {
@@ -20,7 +22,9 @@ export function applicationRoutes(apps: ApplicationService, clients: ClientServi
     ctx.body = await apps.update(ctx.params.appId!, ctx.request.body);
   });
   router.delete('/:appId', async (ctx) => {
+    const appClients = await clients.list(ctx.params.appId!);
     await apps.delete(ctx.params.appId!);
+    for (const client of appClients) await consents.revokeAll({ client_id: client.client_id }, admin(ctx));
     ctx.status = 204;
   });
 
@@ -43,6 +47,7 @@ export function applicationRoutes(apps: ApplicationService, clients: ClientServi
   });
   router.delete('/:appId/clients/:clientId', async (ctx) => {
     await clients.delete(ctx.params.appId!, ctx.params.clientId!);
+    await consents.revokeAll({ client_id: ctx.params.clientId! }, admin(ctx));
     ctx.status = 204;
   });
   return router;

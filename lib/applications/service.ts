@@ -4,6 +4,7 @@ import type { Store } from '../../adapters/index.js';
 import { notFound } from '../http/errors.js';
 import { requireObject, validateBody } from '../http/validate.js';
 import type { ClientService } from '../clients/service.js';
+import { epochSeconds } from '../time.js';
 
 export interface Application {
   app_id: string;
@@ -20,7 +21,6 @@ const applicationSchema = yup.object({
 
 const APPS_KEY = 'apps';
 const appKey = (id: string) => `app:${id}`;
-const now = () => Math.floor(Date.now() / 1000);
 
 /** Applications group clients (seed 001: "You can manage clients from the Application page"). */
 export class ApplicationService {
@@ -28,7 +28,7 @@ export class ApplicationService {
 
   async create(input: unknown, appId = randomBytes(12).toString('hex')): Promise<Application> {
     const fields = validateBody(applicationSchema, input);
-    const app: Application = { app_id: appId, ...fields, created_at: now(), updated_at: now() };
+    const app: Application = { app_id: appId, ...fields, created_at: epochSeconds(), updated_at: epochSeconds() };
     await this.store.putJSON(appKey(app.app_id), app);
     await this.store.setAdd(APPS_KEY, app.app_id);
     return app;
@@ -53,7 +53,7 @@ export class ApplicationService {
   async update(appId: string, patch: unknown): Promise<Application> {
     const current = await this.get(appId);
     const fields = validateBody(applicationSchema, { name: current.name, description: current.description, ...requireObject(patch) });
-    const app: Application = { ...current, ...fields, updated_at: now() };
+    const app: Application = { ...current, ...fields, updated_at: epochSeconds() };
     await this.store.putJSON(appKey(appId), app);
     return app;
   }

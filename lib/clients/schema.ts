@@ -8,10 +8,11 @@ export const ROLES = ['admin'] as const;
 
 const DAY = 86_400;
 
-function uriList(label: string) {
+/** A list of URIs under the redirect-URI rules of the client's type (or of a fixed one). */
+function uriList(label: string, fixedType?: ClientType) {
   return yup.array(yup.string().max(2048).required()).max(50)
     .test('uri-rules', function check(uris) {
-      const clientType = ((this.parent as { client_type?: ClientType }).client_type ?? 'web');
+      const clientType = fixedType ?? (this.parent as { client_type?: ClientType }).client_type ?? 'web';
       for (const [i, uri] of (uris ?? []).entries()) {
         const problem = redirectUriProblem(uri, clientType);
         if (problem) return this.createError({ path: `${label}[${i}]`, message: `${label}[${i}]: ${problem}` });
@@ -36,7 +37,9 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
     refresh_token_ttl: yup.number().integer().min(60).max(365 * DAY).required(),
     session_ttl: yup.number().integer().min(60).max(365 * DAY).required(),
     third_party: yup.boolean().required(),
-    consent_uris: uriList('consent_uris').required(),
+    // consent pages belong to the first party's web app: web rules whatever this client's type
+    consent_uris: uriList('consent_uris', 'web').required(),
+    consent_ttl: yup.number().integer().min(1).max(365 * DAY).required(),
     roles: yup.array(yup.string().oneOf(ROLES).required()).required(),
   }).noUnknown()
     .test('redirects-for-code', 'redirect_uris: at least one is required for authorization_code',
@@ -45,6 +48,10 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
       (c) => !c.grant_types.includes('authorization_code') || c.scopes.includes('openid'))
     .test('refresh-needs-code', 'grant_types: refresh_token requires authorization_code',
       (c) => !c.grant_types.includes('refresh_token') || c.grant_types.includes('authorization_code'))
+    .test('third-party-consent-uri', 'consent_uris: a third-party client needs at least one Consent URI',
+      (c) => !c.third_party || c.consent_uris.length > 0)
+    .test('third-party-no-roles', 'roles: a third-party client cannot hold management roles',
+      (c) => !c.third_party || c.roles.length === 0)
     .test('public-no-client-credentials', 'grant_types: client_credentials needs a client secret (pkce enforce_instead_of_secret makes the client public)',
       (c) => c.pkce !== 'enforce_instead_of_secret' || !c.grant_types.includes('client_credentials'));
 }
@@ -66,6 +73,7 @@ export function defaultClientSettings(allowedScopes: readonly string[]): Omit<Cl
     session_ttl: 14 * DAY,
     third_party: false,
     consent_uris: [],
+    consent_ttl: 30 * DAY,
     roles: [],
   };
 }

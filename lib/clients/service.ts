@@ -5,6 +5,7 @@ import { notFound } from '../http/errors.js';
 import { requireObject, validateBody } from '../http/validate.js';
 import { clientSettingsSchema, defaultClientSettings, type ClientSettings } from './schema.js';
 import { SecretHasher } from './secrets.js';
+import { epochSeconds } from '../time.js';
 
 export interface StoredSecret {
   secret_id: string;
@@ -29,7 +30,6 @@ const CACHE_MAX = 10_000;
 
 const clientKey = (id: string) => `client:${id}`;
 const appClientsKey = (appId: string) => `app-clients:${appId}`;
-const now = () => Math.floor(Date.now() / 1000);
 
 export function clientView({ secrets, ...record }: ClientRecord): ClientView {
   return { ...record, secrets: secrets.map(({ digest: _omit, ...secret }) => secret) };
@@ -57,6 +57,7 @@ export class ClientService {
       access_token_ttl: ttl.accessToken,
       refresh_token_ttl: ttl.refreshToken,
       session_ttl: ttl.session,
+      consent_ttl: ttl.consent,
     };
   }
 
@@ -95,8 +96,8 @@ export class ClientService {
       client_id: fixed?.clientId ?? randomBytes(16).toString('hex'),
       app_id: appId,
       secrets: secret ? [this.newSecret(secret)] : [],
-      created_at: now(),
-      updated_at: now(),
+      created_at: epochSeconds(),
+      updated_at: epochSeconds(),
     };
     await this.save(record);
     await this.store.setAdd(appClientsKey(appId), record.client_id);
@@ -108,8 +109,9 @@ export class ClientService {
     const current = await this.get(appId, clientId);
     const changes = requireObject(patch);
     const { client_id: _id, app_id: _app, secrets, created_at: _c, updated_at: _u, ...settings } = current;
-    const merged = validateBody(this.schema, { ...settings, ...changes });
-    const record: ClientRecord = { ...current, ...merged, secrets, updated_at: now() };
+    // defaults first: records saved before a setting existed take its default
+    const merged = validateBody(this.schema, { ...this.defaults, ...settings, ...changes });
+    const record: ClientRecord = { ...current, ...merged, secrets, updated_at: epochSeconds() };
     await this.save(record);
     return record;
   }
@@ -129,7 +131,7 @@ export class ClientService {
       ...existing,
       roles: [...new Set([...existing.roles, 'admin' as const])],
       secrets: secretCurrent ? existing.secrets : [this.newSecret(secret)],
-      updated_at: now(),
+      updated_at: epochSeconds(),
     });
   }
 
@@ -146,7 +148,7 @@ export class ClientService {
   }
 
   private newSecret(secret: string): StoredSecret {
-    return { secret_id: randomUUID(), digest: this.hasher.digest(secret), created_at: now() };
+    return { secret_id: randomUUID(), digest: this.hasher.digest(secret), created_at: epochSeconds() };
   }
 
   private async save(record: ClientRecord): Promise<void> {

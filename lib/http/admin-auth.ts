@@ -1,9 +1,16 @@
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { ClientService } from '../clients/service.js';
 import { ApiError } from './errors.js';
 
 export type Role = 'admin';
+
+/** The Bearer token of the request (RFC 6750 header form); a 401 challenge without one. */
+export function bearerToken(ctx: Context): string {
+  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(ctx.get('authorization'));
+  if (!match) throw new ApiError(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
+  return match[1]!;
+}
 
 /**
  * Management APIs take a Bearer client access token (client_credentials at /oidc/token).
@@ -14,11 +21,7 @@ export function requireRole(provider: Provider, clients: ClientService, role: Ro
     'WWW-Authenticate': `Bearer error="invalid_token", error_description="${description}"`,
   });
   return async (ctx, next) => {
-    const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(ctx.get('authorization'));
-    if (!match) {
-      throw new ApiError(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
-    }
-    const token = await provider.ClientCredentials.find(match[1]!);
+    const token = await provider.ClientCredentials.find(bearerToken(ctx));
     if (!token?.clientId || token.isExpired) throw unauthorized('access token is invalid or expired');
     const client = await clients.find(token.clientId);
     if (!client) throw unauthorized('access token is invalid or expired');

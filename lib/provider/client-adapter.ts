@@ -4,7 +4,7 @@ import type { ClientRecord, ClientService } from '../clients/service.js';
 /** Our own client settings that oidc-provider carries on its Client instances. */
 export const EXTRA_CLIENT_METADATA = [
   'app_id', 'third_party', 'consent_uris', 'pkce_mode', 'secret_digests',
-  'access_token_ttl', 'refresh_token_ttl', 'session_ttl', 'roles',
+  'access_token_ttl', 'refresh_token_ttl', 'session_ttl', 'consent_ttl', 'roles',
 ] as const;
 
 /** The subset of a Client instance our hooks read (extra metadata keeps its snake_case name). */
@@ -13,6 +13,8 @@ export interface ClientExtras {
   clientAuthMethod?: string;
   app_id?: string;
   third_party?: boolean;
+  consent_uris?: string[];
+  consent_ttl?: number;
   pkce_mode?: string;
   secret_digests?: string[];
   access_token_ttl?: number;
@@ -45,6 +47,7 @@ export function toProviderMetadata(client: ClientRecord): ClientMetadata {
     access_token_ttl: client.access_token_ttl,
     refresh_token_ttl: client.refresh_token_ttl,
     session_ttl: client.session_ttl,
+    consent_ttl: client.consent_ttl,
     roles: client.roles,
   };
 }

@@ -3,7 +3,8 @@ import type { JWK } from 'jose';
 import type { Config } from '../config.js';
 import { interactionPolicyFor } from '../../policies/index.js';
 import { isThirdParty } from '../../policies/first-party.js';
-import { loadExistingGrant } from '../../policies/load-grant.js';
+import { loadExistingGrantWith } from '../../policies/load-grant.js';
+import type { ConsentService } from '../consents/service.js';
 import { renderPage } from '../../views/layout.js';
 import { errorView, loggedOutView, logoutView } from '../../views/messages.js';
 import { EXTRA_CLIENT_METADATA, type ClientExtras } from './client-adapter.js';
@@ -16,6 +17,7 @@ export interface ProviderDeps {
   findAccount: Configuration['findAccount'];
   jwks: { keys: JWK[] };
   cookieKeys: string[];
+  consents: ConsentService;
 }
 
 function sendPage(ctx: KoaContextWithOIDC, title: string, body: ReturnType<typeof errorView>): void {
@@ -31,7 +33,7 @@ const extras = (client: unknown) => client as ClientExtras | undefined;
  * oidc-provider configuration: every protocol decision of the IdP in one place. What is
  * not set here is the library's (certified) default.
  */
-export function providerConfiguration({ config, adapter, findAccount, jwks, cookieKeys }: ProviderDeps): Configuration {
+export function providerConfiguration({ config, adapter, findAccount, jwks, cookieKeys, consents }: ProviderDeps): Configuration {
   const secureCookies = config.publicUrl.startsWith('https://');
   const cookie = { httpOnly: true, sameSite: 'lax' as const, secure: secureCookies, signed: true };
   const { ttl } = config;
@@ -84,7 +86,7 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       policy: interactionPolicyFor(),
       url: (ctx, interaction) => `${pathPrefix(ctx.originalUrl)}/interaction/${interaction.uid}`,
     },
-    loadExistingGrant,
+    loadExistingGrant: loadExistingGrantWith(consents),
     rotateRefreshToken: true,
     ttl: {
       AccessToken: (_ctx, _token, client) => extras(client)?.access_token_ttl ?? ttl.accessToken,

@@ -2,9 +2,10 @@ import Router from '@koa/router';
 import { validateBody } from '../http/validate.js';
 import { createUserSchema, updateUserSchema } from './schema.js';
 import type { UserService } from './service.js';
+import type { ConsentService } from '../consents/service.js';
 
 /** /v1/users: create, read, update (partial), delete. */
-export function userRoutes(users: UserService): Router {
+export function userRoutes(users: UserService, consents: ConsentService): Router {
   const router = new Router({ prefix: '/v1/users' });
 
   router.post('/', async (ctx) => {
@@ -19,6 +20,8 @@ export function userRoutes(users: UserService): Router {
   });
   router.delete('/:userId', async (ctx) => {
     await users.delete(ctx.params.userId!);
+    // a deleted user's third parties lose access with the account
+    await consents.revokeAll({ user_id: ctx.params.userId! }, { type: 'admin', id: ctx.state.managementClientId });
     ctx.status = 204;
   });
   return router;

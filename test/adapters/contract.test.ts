@@ -114,6 +114,31 @@ describe.each<StoreKind>(['memory', 'redis'])('%s store', (kind) => {
       expect(await store.getManyJSON(['doc:1', 'doc:missing'])).toEqual([{ v: 1 }, undefined]);
     });
 
+    it('hands a taken document to exactly one of many concurrent takers', async () => {
+      await store.putJSON('take:1', { v: 1 });
+      const taken = await Promise.all(Array.from({ length: 20 }, () => store.takeJSON('take:1')));
+      expect(taken.filter(Boolean)).toEqual([{ v: 1 }]);
+      expect(await store.getJSON('take:1')).toBeUndefined();
+    });
+
+    it('releases scheduled members once they are due, each to one taker', async () => {
+      await store.schedule('sched', 'late', 300);
+      await store.schedule('sched', 'early', 100);
+      await store.schedule('sched', 'moved', 50);
+      await store.schedule('sched', 'moved', 250);
+      await store.schedule('sched', 'dropped', 10);
+      await store.unschedule('sched', 'dropped');
+      const takers = await Promise.all([store.takeDue('sched', 260, 10), store.takeDue('sched', 260, 10)]);
+      expect(takers.flat().sort()).toEqual(['early', 'moved']);
+      expect(await store.takeDue('sched', 1000, 10)).toEqual(['late']);
+    });
+
+    it('keeps id sets through the housekeeping sweep', async () => {
+      await store.setAdd('ids', 'not-a-key');
+      (store as { sweep?: () => void }).sweep?.();
+      expect(await store.setMembers('ids')).toEqual(['not-a-key']);
+    });
+
     it('delivers published messages to subscribers', async () => {
       const received: string[] = [];
       await store.subscribe('chan', (m) => received.push(m), () => {});

@@ -1,3 +1,5 @@
+import http from 'node:http';
+
 /**
  * Drives the hosted login over plain HTTP the way a browser would: follows redirects by hand
  * and keeps cookies per origin path. Used where a real browser adds nothing but time.
@@ -27,6 +29,24 @@ export class CookieJar {
   }
 }
 
+/** A GET with headers fetch() may not set (Sec-Fetch-Mode is the client's to decide). */
+function rawGet(url: string, headers: Record<string, string>): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const responseHeaders = new Headers();
+        for (let i = 0; i < res.rawHeaders.length; i += 2) responseHeaders.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
+        resolve(new Response(res.statusCode === 204 || res.statusCode === 304 ? null : Buffer.concat(chunks), { status: res.statusCode, headers: responseHeaders }));
+      });
+    }).on('error', reject);
+  });
+}
+
+/** The request headers of a browser's top-level navigation. */
+const NAVIGATION = { 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document', accept: 'text/html,application/xhtml+xml' };
+
 export class Browser {
   readonly jar = new CookieJar();
 
@@ -40,10 +60,17 @@ export class Browser {
     return response;
   }
 
+  /** Opens a URL as a top-level navigation (a link clicked on another site). */
+  async navigate(url: string): Promise<Response> {
+    const response = await rawGet(url, { ...NAVIGATION, cookie: this.jar.header(url) });
+    this.jar.store(response);
+    return response;
+  }
+
   /** Follows redirects until one leaves `origin` (the RP's redirect URI) or a page is answered. */
-  async follow(url: string, origin: string, init?: RequestInit): Promise<{ url: string; response: Response }> {
+  async follow(url: string, origin: string, init?: RequestInit | 'navigate'): Promise<{ url: string; response: Response }> {
     let current = url;
-    let response = await this.request(current, init);
+    let response = init === 'navigate' ? await this.navigate(current) : await this.request(current, init);
     for (let hops = 0; hops < 10 && response.status >= 300 && response.status < 400; hops += 1) {
       current = new URL(response.headers.get('location')!, current).href;
       if (!current.startsWith(origin)) return { url: current, response };

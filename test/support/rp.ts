@@ -6,8 +6,10 @@ import { freePort } from './global-setup.js';
  * A minimal relying party built on openid-client: /login starts the authorization code
  * flow with PKCE, /callback exchanges the code and shows the verified ID token claims.
  */
-export async function startRelyingParty(issuer: string, clientId: string, clientSecret: string, scope = 'openid email') {
+export async function startRelyingParty(issuer: string, clientId: string, clientSecret: string, scope = 'openid email', extraParams: Record<string, string> = {}) {
   const port = await freePort();
+  /** token responses received, newest last (for the test to check the access token) */
+  const received: oidc.TokenEndpointResponse[] = [];
   const redirectUri = `http://127.0.0.1:${port}/callback`;
   let config: oidc.Configuration | undefined;
   const pending = new Map<string, string>(); // state -> PKCE verifier
@@ -21,7 +23,7 @@ export async function startRelyingParty(issuer: string, clientId: string, client
         const state = oidc.randomState();
         pending.set(state, verifier);
         const target = oidc.buildAuthorizationUrl(config, {
-          redirect_uri: redirectUri, scope, state,
+          ...extraParams, redirect_uri: redirectUri, scope, state,
           code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
         });
         res.writeHead(302, { location: target.href }).end();
@@ -30,11 +32,13 @@ export async function startRelyingParty(issuer: string, clientId: string, client
       if (url.pathname === '/callback') {
         const state = url.searchParams.get('state') ?? '';
         if (url.searchParams.has('error')) {
-          res.writeHead(200, { 'content-type': 'text/html' }).end(`<h1 id="result">error: ${url.searchParams.get('error')}</h1>`);
+          res.writeHead(200, { 'content-type': 'text/html' }).end(`<h1 id="result">error: ${url.searchParams.get('error')}</h1>`
+            + `<p id="description">${url.searchParams.get('error_description')}</p>`);
           return;
         }
         const tokens = await oidc.authorizationCodeGrant(config, url, { pkceCodeVerifier: pending.get(state), expectedState: state });
         pending.delete(state);
+        received.push(tokens);
         const claims = tokens.claims()!;
         res.writeHead(200, { 'content-type': 'text/html' })
           .end(`<h1 id="result">signed in as ${claims.sub}</h1><pre id="claims">${JSON.stringify(claims)}</pre>`);
@@ -49,6 +53,7 @@ export async function startRelyingParty(issuer: string, clientId: string, client
   return {
     url: `http://127.0.0.1:${port}`,
     redirectUri,
+    received,
     close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
 }

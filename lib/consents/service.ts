@@ -1,0 +1,237 @@
+import { randomUUID } from 'node:crypto';
+import { GRANTABLE_MODELS, type Store } from '../../adapters/store.js';
+import { notFound } from '../http/errors.js';
+import { epochSeconds } from '../time.js';
+
+/** A user's standing agreement that one third-party client may use some scopes (seed 000). */
+export interface Consent {
+  consent_id: string;
+  user_id: string;
+  client_id: string;
+  scopes: string[];
+  granted_at: number;
+  expires_at: number;
+  /** the oidc-provider Grant every token of this consent hangs off */
+  grant_id: string;
+}
+
+export type ReceiptEvent = 'granted' | 'denied' | 'revoked' | 'expired';
+
+/** Who caused an event: the user (consent page or self-service), an admin client, or expiry. */
+export type Actor = { type: 'user'; id: string } | { type: 'admin'; id: string } | { type: 'system' };
+
+/** An immutable record of one consent event, kept for `ttl.consentReceipt` (what privacy law asks a first party to show). */
+export interface ConsentReceipt {
+  receipt_id: string;
+  event: ReceiptEvent;
+  consent_id?: string;
+  user_id: string;
+  client_id: string;
+  /** the scopes this event was about (approved, declined, revoked or expired) */
+  scopes: string[];
+  at: number;
+  expires_at?: number;
+  actor: Actor;
+}
+
+export interface ConsentFilter {
+  user_id?: string;
+  client_id?: string;
+}
+
+/*
+ * Keys (below the store prefix):
+ *   consent:<id>                        Consent, removed at revocation or by the expiry sweep
+ *   consent-of:<user>:<client>          -> id of the user's consent for that client
+ *   consents, consents-of-user:<u>, consents-of-client:<c>        id sets
+ *   consent-expiry                      schedule of ids by expires_at
+ *   consent-receipt:<id>                ConsentReceipt, expires after the retention period
+ *   consent-receipts-of-user:<u>, consent-receipts-of-client:<c>  id sets
+ */
+const consentKey = (id: string) => `consent:${id}`;
+const pairKey = (userId: string, clientId: string) => `consent-of:${userId}:${clientId}`;
+const ALL_CONSENTS = 'consents';
+const consentsOfUser = (userId: string) => `consents-of-user:${userId}`;
+const consentsOfClient = (clientId: string) => `consents-of-client:${clientId}`;
+const EXPIRY_SCHEDULE = 'consent-expiry';
+const receiptKey = (id: string) => `consent-receipt:${id}`;
+const receiptsOfUser = (userId: string) => `consent-receipts-of-user:${userId}`;
+const receiptsOfClient = (clientId: string) => `consent-receipts-of-client:${clientId}`;
+
+const SWEEP_BATCH = 100;
+const CONSENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export interface ApprovalInput {
+  user_id: string;
+  client_id: string;
+  grant_id: string;
+  /** every scope the grant now holds */
+  scopes: string[];
+  /** the scopes the user approved just now */
+  approved: string[];
+  expires_at: number;
+  actor: Actor;
+}
+
+/**
+ * Stored third-party consents, their receipts and their expiry. A consent is the index and
+ * the metadata; the oidc-provider Grant it points to is what tokens depend on, so revoking
+ * a consent destroys the Grant and every token issued under it.
+ */
+export class ConsentService {
+  constructor(private readonly store: Store, private readonly receiptTtl: number) {}
+
+  /** The user's unexpired consent for the client, if any. */
+  async findActive(userId: string, clientId: string): Promise<Consent | undefined> {
+    const id = await this.store.lookup(pairKey(userId, clientId));
+    const consent = id ? await this.store.getJSON<Consent>(consentKey(id)) : undefined;
+    return consent && consent.expires_at > epochSeconds() ? consent : undefined;
+  }
+
+  /** Records an approval: the consent for (user, client) now covers `scopes` until `expires_at`. */
+  async recordApproval(input: ApprovalInput): Promise<Consent> {
+    const pair = pairKey(input.user_id, input.client_id);
+    const previousId = await this.store.lookup(pair);
+    const previous = previousId ? await this.store.getJSON<Consent>(consentKey(previousId)) : undefined;
+    const now = epochSeconds();
+    const consent: Consent = {
+      // the same grant extended keeps its consent; a new grant (the old one expired) is a new consent
+      consent_id: previous?.grant_id === input.grant_id ? previous.consent_id : randomUUID(),
+      user_id: input.user_id,
+      client_id: input.client_id,
+      scopes: input.scopes,
+      granted_at: now,
+      expires_at: input.expires_at,
+      grant_id: input.grant_id,
+    };
+    if (previousId && previousId !== consent.consent_id) {
+      // the index still points at a consent whose grant has expired: the sweep writes its receipt
+      await this.store.release(pair, previousId);
+    }
+    await this.store.claim(pair, consent.consent_id);
+    await this.store.putJSON(consentKey(consent.consent_id), consent);
+    await Promise.all([
+      this.store.setAdd(ALL_CONSENTS, consent.consent_id),
+      this.store.setAdd(consentsOfUser(consent.user_id), consent.consent_id),
+      this.store.setAdd(consentsOfClient(consent.client_id), consent.consent_id),
+      this.store.schedule(EXPIRY_SCHEDULE, consent.consent_id, consent.expires_at),
+    ]);
+    await this.addReceipt('granted', consent, input.approved, input.actor);
+    return consent;
+  }
+
+  async recordDenial(userId: string, clientId: string, scopes: string[], actor: Actor): Promise<void> {
+    await this.addReceipt('denied', { user_id: userId, client_id: clientId }, scopes, actor);
+  }
+
+  async find(consentId: string): Promise<Consent | undefined> {
+    if (!CONSENT_ID.test(consentId)) return undefined;
+    const consent = await this.store.getJSON<Consent>(consentKey(consentId));
+    return consent && consent.expires_at > epochSeconds() ? consent : undefined;
+  }
+
+  async get(consentId: string): Promise<Consent> {
+    const consent = await this.find(consentId);
+    if (!consent) throw notFound('Consent');
+    return consent;
+  }
+
+  /** Unexpired consents, optionally of one user and/or one client, oldest first. */
+  async list(filter: ConsentFilter): Promise<Consent[]> {
+    const ids = await this.store.setMembers(filter.user_id ? consentsOfUser(filter.user_id)
+      : filter.client_id ? consentsOfClient(filter.client_id) : ALL_CONSENTS);
+    const now = epochSeconds();
+    return (await this.store.getManyJSON<Consent>(ids.map(consentKey)))
+      .filter((c): c is Consent => c !== undefined && c.expires_at > now && matches(c, filter))
+      .sort((a, b) => a.granted_at - b.granted_at);
+  }
+
+  /** Ends a consent now: its Grant and every code, access and refresh token under it stop working. */
+  async revoke(consentId: string, actor: Actor): Promise<void> {
+    const consent = await this.get(consentId);
+    await this.remove(consent);
+    await this.addReceipt('revoked', consent, consent.scopes, actor);
+  }
+
+  async revokeAll(filter: ConsentFilter, actor: Actor): Promise<void> {
+    for (const consent of await this.list(filter)) await this.revoke(consent.consent_id, actor);
+  }
+
+  /**
+   * Writes an `expired` receipt for every consent past its expiry and removes it. Runs on a
+   * timer in every instance; the schedule hands each consent to one instance only.
+   */
+  async sweepExpired(now = epochSeconds()): Promise<number> {
+    let expired = 0;
+    for (;;) {
+      const due = await this.store.takeDue(EXPIRY_SCHEDULE, now, SWEEP_BATCH);
+      for (const id of due) {
+        const consent = await this.store.getJSON<Consent>(consentKey(id));
+        if (!consent) continue;
+        if (consent.expires_at > now) {
+          // renewed after it was taken off the schedule: put it back
+          await this.store.schedule(EXPIRY_SCHEDULE, id, consent.expires_at);
+          continue;
+        }
+        await this.remove(consent);
+        await this.addReceipt('expired', consent, consent.scopes, { type: 'system' }, consent.expires_at);
+        expired += 1;
+      }
+      if (due.length < SWEEP_BATCH) return expired;
+    }
+  }
+
+  /** Receipts of one user and/or one client, in the order they happened. */
+  async receipts(filter: ConsentFilter): Promise<ConsentReceipt[]> {
+    const index = filter.user_id ? receiptsOfUser(filter.user_id) : receiptsOfClient(filter.client_id!);
+    const ids = await this.store.setMembers(index);
+    const found = await this.store.getManyJSON<ConsentReceipt>(ids.map(receiptKey));
+    // receipts past retention are gone; forget their ids too
+    await Promise.all(ids.filter((_, i) => !found[i]).map((id) => this.store.setRemove(index, id)));
+    return found
+      .filter((r): r is ConsentReceipt => r !== undefined && matches(r, filter))
+      .sort((a, b) => a.at - b.at);
+  }
+
+  private async remove(consent: Consent): Promise<void> {
+    await this.store.oidcAdapter('Grant').destroy(consent.grant_id);
+    for (const model of GRANTABLE_MODELS) await this.store.oidcAdapter(model).revokeByGrantId(consent.grant_id);
+    await this.store.delete([consentKey(consent.consent_id)]);
+    await Promise.all([
+      this.store.release(pairKey(consent.user_id, consent.client_id), consent.consent_id),
+      this.store.setRemove(ALL_CONSENTS, consent.consent_id),
+      this.store.setRemove(consentsOfUser(consent.user_id), consent.consent_id),
+      this.store.setRemove(consentsOfClient(consent.client_id), consent.consent_id),
+      this.store.unschedule(EXPIRY_SCHEDULE, consent.consent_id),
+    ]);
+  }
+
+  private async addReceipt(
+    event: ReceiptEvent,
+    subject: { user_id: string; client_id: string; consent_id?: string; expires_at?: number },
+    scopes: string[],
+    actor: Actor,
+    at = epochSeconds(),
+  ): Promise<void> {
+    const receipt: ConsentReceipt = {
+      receipt_id: randomUUID(),
+      event,
+      consent_id: subject.consent_id,
+      user_id: subject.user_id,
+      client_id: subject.client_id,
+      scopes,
+      at,
+      expires_at: event === 'granted' ? subject.expires_at : undefined,
+      actor,
+    };
+    await this.store.putJSON(receiptKey(receipt.receipt_id), receipt, this.receiptTtl);
+    await Promise.all([
+      this.store.setAdd(receiptsOfUser(receipt.user_id), receipt.receipt_id),
+      this.store.setAdd(receiptsOfClient(receipt.client_id), receipt.receipt_id),
+    ]);
+  }
+}
+
+function matches(record: { user_id: string; client_id: string }, filter: ConsentFilter): boolean {
+  return (!filter.user_id || record.user_id === filter.user_id) && (!filter.client_id || record.client_id === filter.client_id);
+}

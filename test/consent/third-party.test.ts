@@ -1,0 +1,244 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import * as oidc from 'openid-client';
+import { Browser } from '../support/browserless.js';
+import { api, createFixture, startIdp, type Fixture, type TestIdp } from '../support/idp.js';
+import {
+  answer, authorize, BANK_SCOPES, CONSENT_URI, createThirdParty, introspect, redeem,
+  THIRD_PARTY_REDIRECT, type ThirdParty,
+} from '../support/consent.js';
+
+const DENIED_DESCRIPTION = 'User denied consent to requested scope';
+
+/** Seed 000 end to end over HTTP: third-party client, Consent URI, callback, stored consent. */
+describe('third-party consent', () => {
+  let t: TestIdp;
+  let fx: Fixture;
+  let tp: ThirdParty;
+
+  beforeAll(async () => {
+    t = await startIdp({ store: 'redis', overrides: { scopes: BANK_SCOPES } });
+    fx = await createFixture(t);
+    tp = await createThirdParty(t, fx);
+  });
+  afterAll(() => t.close());
+
+  const consentsOf = async (userId: string, clientId = tp.client_id) =>
+    (await api(t, 'GET', `/v1/consents?user_id=${userId}&client_id=${clientId}`)).body.consents as Array<Record<string, any>>;
+
+  /** A user of their own, so consents of one test never satisfy another. */
+  async function newUser(): Promise<Fixture> {
+    const email = `u-${randomBytes(4).toString('hex')}@example.com`;
+    const created = await api(t, 'POST', '/v1/users', { email, password: fx.user.password });
+    return { ...fx, user: { user_id: created.body.user_id, email, password: fx.user.password } };
+  }
+
+  it('runs the seed 000 flow: auth request with prompt=consent, Consent URI, approval, code, seed token request', async () => {
+    const user = await newUser();
+    const browser = new Browser();
+    // seed 000 step 2.1, verbatim apart from the host: no PKCE, the /cis prefix, prompt=consent
+    const authUrl = `${t.url}/cis/oidc/auth?${new URLSearchParams({
+      client_id: tp.client_id, scope: 'openid balance offline_access', response_type: 'code',
+      redirect_uri: THIRD_PARTY_REDIRECT, prompt: 'consent', state: 'seed-state',
+    })}`;
+    const consentUrl = await browser.login(authUrl, t.url, user.user.email, user.user.password);
+
+    expect(consentUrl.origin + consentUrl.pathname).toBe(CONSENT_URI);
+    expect(consentUrl.searchParams.get('src_interaction')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(consentUrl.searchParams.getAll('requested_scope')).toEqual(['openid', 'balance', 'offline_access']);
+    expect(consentUrl.searchParams.get('client_id')).toBe(tp.client_id);
+    expect(consentUrl.searchParams.get('client_name')).toBe('Budget app');
+
+    const redirected = await answer(t, browser, consentUrl, true);
+    expect(redirected.origin + redirected.pathname).toBe(THIRD_PARTY_REDIRECT);
+    expect(redirected.searchParams.get('state')).toBe('seed-state');
+    const code = redirected.searchParams.get('code');
+    expect(code).toBeTruthy();
+
+    // seed 000 step 2.2: the curl request, form-encoded with the secret in the body
+    const response = await fetch(`${t.url}/oidc/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        client_id: tp.client_id, client_secret: tp.client_secret, code: code!,
+        grant_type: 'authorization_code', redirect_uri: THIRD_PARTY_REDIRECT,
+      }),
+    });
+    expect(response.status).toBe(200);
+    const tokens = await response.json() as Record<string, string>;
+    expect(tokens).toMatchObject({ token_type: 'Bearer', scope: 'openid balance offline_access' });
+    expect(tokens.refresh_token).toBeTruthy();
+
+    // step 4: the first party validates the token it is shown
+    expect(await introspect(t, fx, tokens.access_token!)).toMatchObject({
+      active: true, client_id: tp.client_id, sub: user.user.user_id, scope: 'openid balance offline_access',
+    });
+    const [consent] = await consentsOf(user.user.user_id);
+    expect(consent).toMatchObject({ user_id: user.user.user_id, client_id: tp.client_id, scopes: ['openid', 'balance', 'offline_access'] });
+    expect(consent!.expires_at - consent!.granted_at).toBe(30 * 86_400);
+  });
+
+  it('remembers the consent in any browser, and asks only for scopes not yet consented', async () => {
+    const user = await newUser();
+    const first = await authorize(t, user, tp, new Browser(), { scope: 'openid balance' });
+    await answer(t, new Browser(), first.url, true);
+    // the answer above was given without the user's browser: nothing may have been stored
+    expect(await consentsOf(user.user.user_id)).toEqual([]);
+
+    const browser = new Browser();
+    const asked = await authorize(t, user, tp, browser, { scope: 'openid balance' });
+    const redirected = await answer(t, browser, asked.url, true, 'navigate');
+    const tokens = await redeem(tp, asked, redirected);
+    expect(tokens.scope).toBe('openid balance');
+
+    // a new browser, a new login, the same scopes: straight back to the third party
+    const again = await authorize(t, user, tp, new Browser(), { scope: 'openid balance' });
+    expect(again.url.origin + again.url.pathname).toBe(THIRD_PARTY_REDIRECT);
+    expect((await redeem(tp, again, again.url)).scope).toBe('openid balance');
+
+    // one more scope: only the difference is asked, with what was already granted as context
+    const more = await authorize(t, user, tp, browser, { scope: 'openid balance transactions' });
+    expect(more.url.searchParams.getAll('requested_scope')).toEqual(['transactions']);
+    expect(more.url.searchParams.getAll('granted_scope')).toEqual(['openid', 'balance']);
+    const moreTokens = await redeem(tp, more, await answer(t, browser, more.url, true));
+    expect(moreTokens.scope).toBe('openid balance transactions');
+    const consents = await consentsOf(user.user.user_id);
+    expect(consents).toHaveLength(1);
+    expect(consents[0]!.scopes).toEqual(['openid', 'balance', 'transactions']);
+  });
+
+  it('sends a declined consent back as access_denied with the seed description, and keeps a receipt', async () => {
+    const user = await newUser();
+    const browser = new Browser();
+    const asked = await authorize(t, user, tp, browser, { scope: 'openid balance', state: 'decline-state' });
+    const redirected = await answer(t, browser, asked.url, false, 'navigate');
+    expect(redirected.origin + redirected.pathname).toBe(THIRD_PARTY_REDIRECT);
+    expect(Object.fromEntries(redirected.searchParams)).toMatchObject({
+      error: 'access_denied', error_description: DENIED_DESCRIPTION, state: 'decline-state',
+    });
+    expect(redirected.searchParams.has('code')).toBe(false);
+    expect(await consentsOf(user.user.user_id)).toEqual([]);
+    const receipts = await api(t, 'GET', `/v1/consent-receipts?user_id=${user.user.user_id}`);
+    expect(receipts.body.receipts).toEqual([expect.objectContaining({
+      event: 'denied', client_id: tp.client_id, scopes: ['openid', 'balance'], actor: { type: 'user', id: user.user.user_id },
+    })]);
+  });
+
+  it('answers a src_interaction once; forged, malformed and replayed ones get a 400 and never a code', async () => {
+    const user = await newUser();
+    const browser = new Browser();
+    const asked = await authorize(t, user, tp, browser, { scope: 'openid balance' });
+    const handle = asked.url.searchParams.get('src_interaction')!;
+    const call = (query: string, headers: Record<string, string> = {}) => fetch(`${t.url}/auth/consent/callback?${query}`, { headers, redirect: 'manual' });
+
+    const forged = await call(`src_interaction=${randomBytes(32).toString('base64url')}&approved=true`);
+    expect(forged.status).toBe(400);
+    expect(await forged.json()).toEqual({ error: 'invalid_request', error_description: 'src_interaction is unknown, expired or already used' });
+    expect((await call('src_interaction=../../etc&approved=true')).status).toBe(400);
+    expect((await call('approved=true')).status).toBe(400);
+    // a bad `approved` does not use the handle up
+    const unclear = await call(`src_interaction=${handle}&approved=yes`);
+    expect(await unclear.json()).toEqual({ error: 'invalid_request', error_description: 'approved must be true or false' });
+
+    const first = await call(`src_interaction=${handle}&approved=true`);
+    expect(first.status).toBe(200);
+    const replay = await new Browser().navigate(`${t.url}/auth/consent/callback?src_interaction=${handle}&approved=false`);
+    expect(replay.status).toBe(400);
+    expect(replay.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(replay.headers.get('location')).toBeNull();
+
+    // the parked approval is picked up once, by the browser holding the interaction
+    const { redirect_to: redirectTo } = await first.json() as { redirect_to: string };
+    const done = await browser.follow(redirectTo, t.url);
+    expect(new URL(done.url).searchParams.get('code')).toBeTruthy();
+    const again = await browser.request(redirectTo);
+    expect(again.status).toBe(400);
+  });
+
+  it('lets a stolen src_interaction approve nothing outside the browser that started the flow', async () => {
+    const user = await newUser();
+    const victim = new Browser();
+    const asked = await authorize(t, user, tp, victim, { scope: 'openid balance' });
+    const attacker = new Browser();
+    const stolen = await answer(t, attacker, asked.url, true, 'navigate');
+    // the attacker's browser lands on an IdP error page: no interaction cookie, no code
+    expect(stolen.origin).toBe(t.url);
+    expect(stolen.searchParams.has('code')).toBe(false);
+    expect(await consentsOf(user.user.user_id)).toEqual([]);
+  });
+
+  it('never grants or shows scopes outside the client\'s permissions', async () => {
+    const user = await newUser();
+    const browser = new Browser();
+    // profile is a tenant scope the budgeting app may not ask for
+    const refused = await authorize(t, user, tp, browser, { scope: 'openid balance profile' });
+    expect(refused.url.origin + refused.url.pathname).toBe(THIRD_PARTY_REDIRECT);
+    expect(refused.url.searchParams.get('error')).toBe('invalid_scope');
+
+    // unknown values are ignored; offline_access without prompt=consent is dropped (OIDC Core 11)
+    const asked = await authorize(t, user, tp, browser, { scope: 'openid balance admin offline_access' });
+    expect(asked.url.searchParams.getAll('requested_scope')).toEqual(['openid', 'balance']);
+    const tokens = await redeem(tp, asked, await answer(t, browser, asked.url, true));
+    expect(tokens.scope).toBe('openid balance');
+    expect(tokens.refresh_token).toBeUndefined();
+    expect((await consentsOf(user.user.user_id))[0]!.scopes).toEqual(['openid', 'balance']);
+  });
+
+  it('answers prompt=none with consent_required until the user has consented', async () => {
+    const user = await newUser();
+    const browser = new Browser();
+    await authorize(t, user, tp, browser, { scope: 'openid balance' });
+    const silent = await authorize(t, user, tp, browser, { scope: 'openid balance', prompt: 'none' });
+    expect(silent.url.searchParams.get('error')).toBe('consent_required');
+    const asked2 = await authorize(t, user, tp, browser, { scope: 'openid balance' });
+    await redeem(tp, asked2, await answer(t, browser, asked2.url, true));
+    const silent2 = await authorize(t, user, tp, browser, { scope: 'openid balance', prompt: 'none' });
+    expect(silent2.url.searchParams.get('code')).toBeTruthy();
+  });
+
+  it('lets the consent page read the fetch answer cross-origin, and nobody else', async () => {
+    const user = await newUser();
+    const browser = new Browser();
+    const asked = await authorize(t, user, tp, browser, { scope: 'openid balance' });
+    const handle = asked.url.searchParams.get('src_interaction')!;
+    const evil = await fetch(`${t.url}/auth/consent/callback?src_interaction=${handle}&approved=maybe`, { headers: { origin: 'https://evil.example' } });
+    expect(evil.headers.get('access-control-allow-origin')).toBeNull();
+    const page = await fetch(`${t.url}/auth/consent/callback?src_interaction=${handle}&approved=true`, { headers: { origin: 'https://bank.example' } });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('access-control-allow-origin')).toBe('https://bank.example');
+    expect(page.headers.get('access-control-allow-credentials')).toBeNull();
+  });
+
+  describe('client settings', () => {
+    const create = (body: Record<string, unknown>) => api(t, 'POST', `/v1/applications/${fx.appId}/clients`, { name: 'tp', redirect_uris: [THIRD_PARTY_REDIRECT], ...body });
+
+    it('requires a Consent URI for a third-party client, under web rules', async () => {
+      expect(await create({ third_party: true })).toMatchObject({
+        status: 400, body: { message: 'consent_uris: a third-party client needs at least one Consent URI' },
+      });
+      expect((await create({ third_party: true, consent_uris: ['http://bank.example/consent'] })).body.message)
+        .toBe('consent_uris[0]: must use https unless the host is localhost');
+      expect((await create({ third_party: true, consent_uris: [CONSENT_URI], client_type: 'native', redirect_uris: ['com.budget.app:/cb'] })).status).toBe(201);
+    });
+
+    it('keeps management roles away from third parties and bounds the consent period', async () => {
+      expect((await create({ third_party: true, consent_uris: [CONSENT_URI], roles: ['admin'] })).body.message)
+        .toBe('roles: a third-party client cannot hold management roles');
+      expect((await create({ third_party: true, consent_uris: [CONSENT_URI], consent_ttl: 0 })).status).toBe(400);
+      const made = await create({ third_party: true, consent_uris: [CONSENT_URI] });
+      expect(made.body).toMatchObject({ third_party: true, consent_uris: [CONSENT_URI], consent_ttl: 30 * 86_400 });
+    });
+  });
+
+  it('is what a standard RP library sees: openid-client discovery, PKCE, ID token for the third party', async () => {
+    const user = await newUser();
+    const browser = new Browser();
+    const asked = await authorize(t, user, tp, browser, { scope: 'openid balance', nonce: 'n-1' });
+    const redirected = await answer(t, browser, asked.url, true);
+    const tokens = await oidc.authorizationCodeGrant(tp.rp, redirected, {
+      pkceCodeVerifier: asked.verifier, expectedState: asked.state, expectedNonce: 'n-1',
+    });
+    expect(tokens.claims()).toMatchObject({ iss: t.issuer, aud: tp.client_id, sub: user.user.user_id });
+    expect(await oidc.fetchUserInfo(tp.rp, tokens.access_token, user.user.user_id)).toEqual({ sub: user.user.user_id });
+  });
+});

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { GRANTABLE_MODELS, type Store } from '../../adapters/store.js';
 import { notFound } from '../http/errors.js';
 import { epochSeconds } from '../time.js';
+import { uuidv7 } from '../ids.js';
 
 /** A user's standing agreement that one third-party client may use some scopes (seed 000). */
 export interface Consent {
@@ -96,7 +96,7 @@ export class ConsentService {
     const now = epochSeconds();
     const consent: Consent = {
       // the same grant extended keeps its consent; a new grant (the old one expired) is a new consent
-      consent_id: previous?.grant_id === input.grant_id ? previous.consent_id : randomUUID(),
+      consent_id: previous?.grant_id === input.grant_id ? previous.consent_id : uuidv7(),
       user_id: input.user_id,
       client_id: input.client_id,
       scopes: input.scopes,
@@ -143,7 +143,7 @@ export class ConsentService {
     const now = epochSeconds();
     return (await this.store.getManyJSON<Consent>(ids.map(consentKey)))
       .filter((c): c is Consent => c !== undefined && c.expires_at > now && matches(c, filter))
-      .sort((a, b) => a.granted_at - b.granted_at);
+      .sort((a, b) => a.granted_at - b.granted_at || (a.consent_id < b.consent_id ? -1 : 1));
   }
 
   /** Ends a consent now: its Grant and every code, access and refresh token under it stop working. */
@@ -190,7 +190,8 @@ export class ConsentService {
     await Promise.all(ids.filter((_, i) => !found[i]).map((id) => this.store.setRemove(index, id)));
     return found
       .filter((r): r is ConsentReceipt => r !== undefined && matches(r, filter))
-      .sort((a, b) => a.at - b.at);
+      // receipt ids are time-ordered: they settle events within the same second
+      .sort((a, b) => a.at - b.at || (a.receipt_id < b.receipt_id ? -1 : 1));
   }
 
   private async remove(consent: Consent): Promise<void> {
@@ -214,7 +215,7 @@ export class ConsentService {
     at = epochSeconds(),
   ): Promise<void> {
     const receipt: ConsentReceipt = {
-      receipt_id: randomUUID(),
+      receipt_id: uuidv7(),
       event,
       consent_id: subject.consent_id,
       user_id: subject.user_id,

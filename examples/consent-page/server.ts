@@ -55,8 +55,9 @@ export function consentPageApp(idpUrl: string): Koa {
     ctx.set({
       // src_interaction is in this page's URL: it must not leak through Referer
       'Referrer-Policy': 'no-referrer',
-      // the form posts here, and its answer redirects to the IdP
-      'Content-Security-Policy': `default-src 'none'; form-action 'self' ${new URL(idpUrl).origin}`,
+      // no form-action: the answer redirects on to the IdP and then to the third party's
+      // redirect URI, and form-action would apply to every hop of that chain
+      'Content-Security-Policy': "default-src 'none'",
       'Cache-Control': 'no-store',
     });
   });

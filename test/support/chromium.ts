@@ -1,4 +1,4 @@
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContextOptions } from 'playwright-core';
 
 /** Debian's Chromium, headless; every request that leaves loopback is aborted (no internet here). */
 export async function launchChromium(): Promise<Browser> {
@@ -8,8 +8,8 @@ export async function launchChromium(): Promise<Browser> {
   });
 }
 
-export async function loopbackOnlyPage(browser: Browser) {
-  const context = await browser.newContext();
+export async function loopbackOnlyPage(browser: Browser, options: BrowserContextOptions = {}) {
+  const context = await browser.newContext(options);
   await context.route('**/*', (route) => {
     const { hostname } = new URL(route.request().url());
     return ['127.0.0.1', 'localhost', '[::1]'].includes(hostname) ? route.continue() : route.abort();

@@ -13,6 +13,7 @@ import type { SafeHtml } from '../views/html.js';
 import { answerFirstPartyConsent } from './consent.js';
 import { ThirdPartyConsent } from './third-party-consent.js';
 import { isThirdParty } from '../policies/first-party.js';
+import type { ClientExtras } from '../lib/provider/client-adapter.js';
 
 export interface InteractionDeps {
   provider: Provider;
@@ -24,6 +25,8 @@ export interface InteractionDeps {
 }
 
 const INVALID_CREDENTIALS = 'The identifier or password is incorrect.';
+/** A third-party client saved before Consent URIs were required cannot ask anyone. */
+const NO_CONSENT_URI = { error: 'access_denied', error_description: 'no Consent URI is configured for this client' };
 
 function send(ctx: Context, title: string, body: SafeHtml, status = 200, lang?: string): void {
   const page = renderPage({ title, body, lang });
@@ -86,6 +89,7 @@ export function interactionRoutes({ provider, users, csrfKey, uiLocales, thirdPa
     const client = await provider.Client.find(String(found.params.client_id));
     if (!client || !isThirdParty(client)) return finish(ctx, await answerFirstPartyConsent(provider, found), true);
     // third party: the first party's consent page asks; its answer comes back to /consent below
+    if (!(client as ClientExtras).consent_uris?.length) return finish(ctx, NO_CONSENT_URI, false);
     ctx.set('Referrer-Policy', 'no-referrer');
     ctx.status = 303;
     ctx.redirect(await thirdPartyConsent.consentPageUrl(found, client, `${interactionPath(ctx, found.uid)}/consent`));

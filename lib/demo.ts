@@ -38,7 +38,8 @@ export async function seedDemoData(idp: Idp, config: Config): Promise<DemoData |
   const thirdRedirect = 'http://localhost:8081/callback';
   const third = await idp.clients.create(app.app_id, {
     name: 'Budget app (third party)', third_party: true, redirect_uris: [thirdRedirect],
-    consent_uris: ['http://localhost:8080/consent'], scopes: ['openid', 'email', 'offline_access'],
+    // the example consent page: npm run example:consent-page
+    consent_uris: ['http://localhost:4000/consent'], scopes: ['openid', 'email', 'offline_access'],
     grant_types: ['authorization_code', 'refresh_token'],
   });
   const password = randomBytes(9).toString('base64url');
@@ -71,6 +72,9 @@ export function describeDemoData(demo: DemoData, issuer: string): string {
     `First-party client:   ${demo.firstParty.client_id} / ${demo.firstParty.client_secret}  redirect ${demo.firstParty.redirect_uri}`,
     `Third-party client:   ${demo.thirdParty.client_id} / ${demo.thirdParty.client_secret}  redirect ${demo.thirdParty.redirect_uri}`,
     `Demo user:            ${demo.user.email} / ${demo.user.password}  (user_id ${demo.user.user_id})`,
+    'Third-party consent:  run `npm run example:consent-page` (Consent URI http://localhost:4000/consent), then open',
+    `                      ${issuer}/auth?client_id=${demo.thirdParty.client_id}&response_type=code&scope=openid%20email`
+      + `&redirect_uri=${encodeURIComponent(demo.thirdParty.redirect_uri)}&prompt=consent`,
     '',
   );
   return lines.join('\n');

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import type { ClientService } from '../clients/service.js';
 import { renderPage } from '../../views/layout.js';
 import { errorView } from '../../views/messages.js';
-import { SRC_INTERACTION, type ConsentRequests } from './requests.js';
+import { SRC_INTERACTION, type ConsentDecision, type ConsentRequests } from './requests.js';
 
 export const CONSENT_CALLBACK_PATH = '/auth/consent/callback';
 
@@ -40,8 +40,8 @@ export function consentCallbackRoutes({ requests, clients, publicUrl }: ConsentC
   router.get(CONSENT_CALLBACK_PATH, async (ctx) => {
     ctx.set({ 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer', Vary: 'Origin, Accept, Sec-Fetch-Mode' });
     const navigation = isNavigation(ctx);
-    const fail = (description: string) => {
-      ctx.status = 400;
+    const fail = (description: string, status = 400) => {
+      ctx.status = status;
       if (navigation) {
         const page = renderPage({ title: 'Consent error', body: errorView('This consent request cannot be completed', description) });
         ctx.set(page.headers);
@@ -54,10 +54,17 @@ export function consentCallbackRoutes({ requests, clients, publicUrl }: ConsentC
 
     const { src_interaction: handle, approved } = ctx.query;
     if (typeof handle !== 'string' || !SRC_INTERACTION.test(handle)) return fail('src_interaction is missing or malformed');
-    const request = await requests.peek(handle);
-    if (request) await allowConsentPageOrigin(ctx, clients, request.client_id);
-    if (approved !== 'true' && approved !== 'false') return fail('approved must be true or false');
-    const decision = request && await requests.decide(handle, approved === 'true');
+    let decision: ConsentDecision | undefined;
+    try {
+      const request = await requests.peek(handle);
+      if (request) await allowConsentPageOrigin(ctx, clients, request.client_id);
+      if (approved !== 'true' && approved !== 'false') return fail('approved must be true or false');
+      decision = request && await requests.decide(handle, approved === 'true');
+    } catch {
+      // the store is unreachable: a JSON or HTML answer the consent page can show, not a crash
+      ctx.set('Retry-After', '1');
+      return fail('the consent service is temporarily unavailable, try again', 503);
+    }
     if (!decision) return fail('src_interaction is unknown, expired or already used');
 
     const redirectTo = `${publicUrl}${decision.continue_path}`;

@@ -184,6 +184,20 @@ describe('third-party consent', () => {
     expect((await consentsOf(user.user.user_id))[0]!.scopes).toEqual(['openid', 'balance']);
   });
 
+  it('releases claims asked for with `claims` only when an approved scope covers them', async () => {
+    const user = await newUser();
+    const browser = new Browser();
+    const claims = JSON.stringify({ id_token: { email: null }, userinfo: { email: null } });
+    const asked = await authorize(t, user, tp, browser, { scope: 'openid balance', claims });
+    const tokens = await redeem(tp, asked, await answer(t, browser, asked.url, true));
+    expect(tokens.claims()).toMatchObject({ sub: user.user.user_id });
+    expect(tokens.claims()!.email).toBeUndefined();
+    expect(await oidc.fetchUserInfo(tp.rp, tokens.access_token, user.user.user_id)).toEqual({ sub: user.user.user_id });
+    // the refused claim is remembered, not asked about again
+    const again = await authorize(t, user, tp, browser, { scope: 'openid balance', claims });
+    expect(again.url.searchParams.get('code')).toBeTruthy();
+  });
+
   it('answers prompt=none with consent_required until the user has consented', async () => {
     const user = await newUser();
     const browser = new Browser();

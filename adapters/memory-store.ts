@@ -135,11 +135,11 @@ export class MemoryStore implements Store {
     this.schedules.get(key)?.delete(member);
   }
 
-  async takeDue(key: string, now: number, limit: number): Promise<string[]> {
+  async takeDue(key: string, now: number, limit: number, lease: number): Promise<string[]> {
     const schedule = this.schedules.get(key);
     if (!schedule) return [];
     const due = [...schedule].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1]).slice(0, limit).map(([member]) => member);
-    for (const member of due) schedule.delete(member);
+    for (const member of due) schedule.set(member, now + lease);
     return due;
   }
 

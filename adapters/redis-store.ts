@@ -31,7 +31,7 @@ const LUA = {
     return 0`,
   takeDue: `
     local due = redis.call('zrangebyscore', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-    for _, member in ipairs(due) do redis.call('zrem', KEYS[1], member) end
+    for _, member in ipairs(due) do redis.call('zadd', KEYS[1], 'XX', ARGV[1] + ARGV[3], member) end
     return due`,
   release: `
     if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -43,7 +43,7 @@ type ScriptedRedis = Redis & {
   oidcRevokeGrant(key: string, prefix: string): Promise<number>;
   storeClaim(key: string, owner: string): Promise<number>;
   storeRelease(key: string, owner: string): Promise<number>;
-  storeTakeDue(key: string, now: number, limit: number): Promise<string[]>;
+  storeTakeDue(key: string, now: number, limit: number, lease: number): Promise<string[]>;
 };
 
 export interface RedisStoreOptions {
@@ -139,8 +139,8 @@ export class RedisStore implements Store {
     await this.redis.zrem(key, member);
   }
 
-  async takeDue(key: string, now: number, limit: number): Promise<string[]> {
-    return this.redis.storeTakeDue(key, now, limit);
+  async takeDue(key: string, now: number, limit: number, lease: number): Promise<string[]> {
+    return this.redis.storeTakeDue(key, now, limit, lease);
   }
 
   async publish(channel: string, message: string): Promise<void> {

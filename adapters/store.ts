@@ -32,8 +32,11 @@ export interface Store {
   /** A schedule (sorted by due time, epoch seconds); re-scheduling a member moves it. */
   schedule(key: string, member: string, at: number): Promise<void>;
   unschedule(key: string, member: string): Promise<void>;
-  /** Removes and returns up to `limit` members due at `now`; each member goes to one caller only. */
-  takeDue(key: string, now: number, limit: number): Promise<string[]>;
+  /**
+   * Leases up to `limit` members due at `now`: each is returned to one caller only and comes
+   * due again `lease` seconds later unless the caller unschedules (or re-schedules) it.
+   */
+  takeDue(key: string, now: number, limit: number, lease: number): Promise<string[]>;
 
   /** Cross-instance notifications (cache invalidation). */
   publish(channel: string, message: string): Promise<void>;

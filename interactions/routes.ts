@@ -12,6 +12,7 @@ import { errorView } from '../views/messages.js';
 import type { SafeHtml } from '../views/html.js';
 import { answerFirstPartyConsent } from './consent.js';
 import { ThirdPartyConsent } from './third-party-consent.js';
+import { ANSWER_COOKIE } from '../lib/consents/requests.js';
 import { isThirdParty } from '../policies/first-party.js';
 import type { ClientExtras } from '../lib/provider/client-adapter.js';
 
@@ -100,7 +101,7 @@ export function interactionRoutes({ provider, users, csrfKey, uiLocales, thirdPa
     if (!found) return;
     const client = await provider.Client.find(String(found.params.client_id));
     const decision = found.prompt.name === 'consent' && client && isThirdParty(client)
-      ? await thirdPartyConsent.takeDecision(found) : undefined;
+      ? await thirdPartyConsent.takeDecision(found, ctx.cookies.get(ANSWER_COOKIE, { signed: true })) : undefined;
     if (!client || !decision) {
       send(ctx, 'Consent error', errorView('No consent answer is waiting', 'Return to the application and start again.'), 400);
       return;

@@ -3,7 +3,7 @@ import type { InteractionResults } from 'oidc-provider';
 import type { ConsentService } from '../lib/consents/service.js';
 import type { ConsentDecision, ConsentRequests } from '../lib/consents/requests.js';
 import type { ClientExtras } from '../lib/provider/client-adapter.js';
-import { SCOPE_CLAIMS } from '../lib/provider/account.js';
+import { claimsOfScopes } from '../lib/provider/account.js';
 import { epochSeconds } from '../lib/time.js';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -67,15 +67,15 @@ export class ThirdPartyConsent {
   }
 
   /** The parked answer of the consent page for this interaction, if it belongs to this user and client. */
-  async takeDecision(details: Details): Promise<ConsentDecision | undefined> {
-    const decision = await this.deps.requests.takeDecision(details.uid);
+  async takeDecision(details: Details, browserBinding: string | undefined): Promise<ConsentDecision | undefined> {
+    const decision = await this.deps.requests.takeDecision(details.uid, browserBinding);
     const sameParties = decision?.user_id === details.session?.accountId && decision?.client_id === details.params.client_id;
     return sameParties ? decision : undefined;
   }
 
   /**
-   * Applies an answer. An approval adds the shown scopes to the user's Grant for this client
-   * and (re)starts its validity period; the consent record and a receipt are written.
+   * Applies an answer. An approval adds the shown scopes to this session's Grant and to the
+   * user's consent, and (re)starts the consent's validity period; a receipt is written.
    */
   async apply(details: Details, client: Client, decision: ConsentDecision): Promise<InteractionResults> {
     const { provider, consents } = this.deps;
@@ -86,13 +86,13 @@ export class ThirdPartyConsent {
       return DENIED;
     }
 
-    const existing = await consents.findActive(userId, client.clientId);
-    const grant = (existing && await provider.Grant.find(existing.grant_id))
-      ?? new provider.Grant({ accountId: userId, clientId: client.clientId });
+    // this session's Grant (already holding what the consent covered, if anything)
+    const grant = (details.grantId && await provider.Grant.find(details.grantId))
+      || new provider.Grant({ accountId: userId, clientId: client.clientId });
     grant.addOIDCScope(decision.scopes.join(' '));
     // claims asked for through `claims` are granted when an approved scope covers them; the
-    // rest are rejected, so they are neither released nor asked for again
-    const covered = new Set(words(grant.getOIDCScope()).flatMap((scope) => SCOPE_CLAIMS[scope] ?? []));
+    // rest are rejected, so they are neither released nor asked for again in this session
+    const covered = claimsOfScopes(words(grant.getOIDCScope()));
     const missingClaims = (details.prompt.details.missingOIDCClaims as string[] | undefined) ?? [];
     const [allowed, rejected] = [missingClaims.filter((c) => covered.has(c)), missingClaims.filter((c) => !covered.has(c))];
     if (allowed.length) grant.addOIDCClaims(allowed);
@@ -104,7 +104,6 @@ export class ThirdPartyConsent {
       user_id: userId,
       client_id: client.clientId,
       grant_id: grantId,
-      scopes: words(grant.getOIDCScope()),
       approved: decision.scopes,
       expires_at: grant.exp,
       actor,

@@ -108,7 +108,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     requireRole(provider, clients, 'admin'),
     userRoutes(users, consents).routes(),
     applicationRoutes(apps, clients, consents).routes(),
-    consentRoutes(consents).routes(),
+    consentRoutes(consents, consentRequests).routes(),
   ] as Koa.Middleware[]);
   const api = compose<Koa.Context>([
     jsonErrors(logger),

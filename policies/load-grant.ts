@@ -1,14 +1,15 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { ConsentService } from '../lib/consents/service.js';
 import { isThirdParty } from './first-party.js';
+import { claimsOfScopes } from '../lib/provider/account.js';
 
 /**
  * `loadExistingGrant` hook: decides what the user has already agreed to, and so whether the
  * consent prompt runs.
  *
- * Third-party clients get the Grant of the user's unexpired consent (any browser, any
- * session), or the one the consent step just produced; without one every requested scope
- * is missing and the consent prompt sends the user to the Consent URI.
+ * Third-party clients get a Grant holding the user's unexpired consent (any browser, any
+ * session), or the one the consent step just produced; without a consent every requested
+ * scope is missing and the consent prompt sends the user to the Consent URI.
  *
  * First-party clients get implicit consent: the grant is extended to whatever they request
  * (their allowed scopes are already enforced by client metadata), so SSO with `prompt=none`
@@ -16,15 +17,36 @@ import { isThirdParty } from './first-party.js';
  */
 export function loadExistingGrantWith(consents: ConsentService) {
   return async function loadExistingGrant(ctx: KoaContextWithOIDC) {
-    const { oidc } = ctx;
-    const client = oidc.client!;
-    if (isThirdParty(client)) {
-      const consentGrantId = oidc.result?.consent?.grantId
-        ?? (await consents.findActive(oidc.account!.accountId, client.clientId))?.grant_id;
-      return consentGrantId ? oidc.provider.Grant.find(consentGrantId) : undefined;
-    }
-    return firstPartyGrant(ctx);
+    return isThirdParty(ctx.oidc.client) ? thirdPartyGrant(ctx, consents) : firstPartyGrant(ctx);
   };
+}
+
+/**
+ * The Grant of this session for a third party, holding what the user's consent covers and
+ * expiring with it. Grants are per session (logout ends them), the consent is not: a
+ * session without a Grant under the consent gets a new one, registered with the consent so
+ * that revoking the consent reaches it.
+ */
+async function thirdPartyGrant(ctx: KoaContextWithOIDC, consents: ConsentService) {
+  const { oidc } = ctx;
+  const client = oidc.client!;
+  const { Grant } = oidc.provider;
+  if (oidc.result?.consent?.grantId) return Grant.find(oidc.result.consent.grantId);
+  const consent = await consents.findActive(oidc.account!.accountId, client.clientId);
+  if (!consent) return undefined;
+
+  const sessionGrantId = oidc.session?.grantIdFor(client.clientId);
+  const sessionGrant = sessionGrantId && await consents.hasGrant(consent, sessionGrantId)
+    ? await Grant.find(sessionGrantId) : undefined;
+  const grant = sessionGrant ?? new Grant({ accountId: oidc.account!.accountId, clientId: client.clientId });
+  grant.addOIDCScope(consent.scopes.join(' '));
+  const covered = claimsOfScopes(consent.scopes);
+  const claims = [...oidc.requestParamClaims].filter((claim) => covered.has(claim));
+  if (claims.length) grant.addOIDCClaims(claims);
+  grant.exp = consent.expires_at;
+  await grant.save();
+  if (!sessionGrant && !(await consents.attachGrant(consent, grant.jti))) return undefined;
+  return grant;
 }
 
 async function firstPartyGrant(ctx: KoaContextWithOIDC) {

@@ -3,7 +3,9 @@ import type { Context } from 'koa';
 import type { ClientService } from '../clients/service.js';
 import { renderPage } from '../../views/layout.js';
 import { errorView } from '../../views/messages.js';
-import { SRC_INTERACTION, type ConsentDecision, type ConsentRequests } from './requests.js';
+import {
+  ANSWER_COOKIE, newBrowserBinding, SRC_INTERACTION, type ConsentDecision, type ConsentRequests,
+} from './requests.js';
 
 export const CONSENT_CALLBACK_PATH = '/auth/consent/callback';
 
@@ -30,9 +32,10 @@ async function allowConsentPageOrigin(ctx: Context, clients: ClientService, clie
 
 /**
  * `GET /auth/consent/callback?src_interaction=...&approved=true|false` (seed 000), called by
- * the first party's consent page. A browser navigation is redirected (303) onward; any other
- * caller gets `200 {"redirect_to": ...}` and must send the user's browser there. Either way the
- * authorization only completes in the browser that started it (interaction cookies).
+ * the first party's consent page. A browser navigation is redirected (303) onward and bound to
+ * that browser by a cookie; any other caller gets `200 {"redirect_to": ...}` and must send the
+ * user's browser there. Either way the authorization only completes in the browser that
+ * started it (interaction cookies).
  */
 export function consentCallbackRoutes({ requests, clients, publicUrl }: ConsentCallbackDeps): Router {
   const router = new Router();
@@ -59,7 +62,14 @@ export function consentCallbackRoutes({ requests, clients, publicUrl }: ConsentC
       const request = await requests.peek(handle);
       if (request) await allowConsentPageOrigin(ctx, clients, request.client_id);
       if (approved !== 'true' && approved !== 'false') return fail('approved must be true or false');
-      decision = request && await requests.decide(handle, approved === 'true');
+      // a browser that answers itself must also be the one that picks the answer up
+      const binding = navigation && request ? newBrowserBinding() : undefined;
+      decision = request && await requests.decide(handle, approved === 'true', binding?.digest);
+      if (decision && binding) {
+        ctx.cookies.set(ANSWER_COOKIE, binding.cookie, {
+          path: decision.continue_path, httpOnly: true, sameSite: 'lax', secure: publicUrl.startsWith('https://'), signed: true,
+        });
+      }
     } catch {
       // the store is unreachable: a JSON or HTML answer the consent page can show, not a crash
       ctx.set('Retry-After', '1');

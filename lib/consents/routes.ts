@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { ApiError, notFound } from '../http/errors.js';
 import type { ConsentFilter, ConsentService } from './service.js';
+import { SRC_INTERACTION, type ConsentRequests } from './requests.js';
 
 /** `?user_id=&client_id=`: each at most once, as strings. */
 function filterOf(ctx: Context): ConsentFilter {
@@ -15,8 +16,16 @@ function filterOf(ctx: Context): ConsentFilter {
 }
 
 /** Consent APIs for administrators (seed 000 "Consent APIs") and the receipts behind them. */
-export function consentRoutes(consents: ConsentService): Router {
+export function consentRoutes(consents: ConsentService, requests: ConsentRequests): Router {
   const router = new Router({ prefix: '/v1' });
+
+  // for a consent page's server: who and what a src_interaction is about, before it shows the page
+  router.get('/consent-requests/:srcInteraction', async (ctx) => {
+    const handle = ctx.params.srcInteraction!;
+    const request = SRC_INTERACTION.test(handle) ? await requests.peek(handle) : undefined;
+    if (!request) throw notFound('Consent request');
+    ctx.body = { user_id: request.user_id, client_id: request.client_id, requested_scope: request.scopes, expires_at: request.expires_at };
+  });
 
   router.get('/consents', async (ctx) => {
     ctx.body = { consents: await consents.list(filterOf(ctx)) };

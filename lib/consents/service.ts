@@ -1,5 +1,5 @@
 import { GRANTABLE_MODELS, type Store } from '../../adapters/store.js';
-import { notFound } from '../http/errors.js';
+import { ApiError, notFound } from '../http/errors.js';
 import { epochSeconds } from '../time.js';
 import { uuidv7 } from '../ids.js';
 
@@ -11,8 +11,6 @@ export interface Consent {
   scopes: string[];
   granted_at: number;
   expires_at: number;
-  /** the oidc-provider Grant every token of this consent hangs off */
-  grant_id: string;
 }
 
 export type ReceiptEvent = 'granted' | 'denied' | 'revoked' | 'expired';
@@ -42,6 +40,7 @@ export interface ConsentFilter {
 /*
  * Keys (below the store prefix):
  *   consent:<id>                        Consent, removed at revocation or by the expiry sweep
+ *   consent-grants:<id>                 ids of the oidc-provider Grants issued under it (one per session)
  *   consent-of:<user>:<client>          -> id of the user's consent for that client
  *   consents, consents-of-user:<u>, consents-of-client:<c>        id sets
  *   consent-expiry                      schedule of ids by expires_at
@@ -49,6 +48,7 @@ export interface ConsentFilter {
  *   consent-receipts-of-user:<u>, consent-receipts-of-client:<c>  id sets
  */
 const consentKey = (id: string) => `consent:${id}`;
+const grantsOf = (id: string) => `consent-grants:${id}`;
 const pairKey = (userId: string, clientId: string) => `consent-of:${userId}:${clientId}`;
 const ALL_CONSENTS = 'consents';
 const consentsOfUser = (userId: string) => `consents-of-user:${userId}`;
@@ -59,14 +59,17 @@ const receiptsOfUser = (userId: string) => `consent-receipts-of-user:${userId}`;
 const receiptsOfClient = (clientId: string) => `consent-receipts-of-client:${clientId}`;
 
 const SWEEP_BATCH = 100;
+/** A swept consent not finished within this time (the instance died) is handed out again. */
+const SWEEP_LEASE = 300;
+/** Attempts at winning the (user, client) index against a concurrent approval. */
+const APPROVAL_ATTEMPTS = 3;
 const CONSENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface ApprovalInput {
   user_id: string;
   client_id: string;
+  /** the Grant of this authorization, now holding the approved scopes */
   grant_id: string;
-  /** every scope the grant now holds */
-  scopes: string[];
   /** the scopes the user approved just now */
   approved: string[];
   expires_at: number;
@@ -74,9 +77,13 @@ export interface ApprovalInput {
 }
 
 /**
- * Stored third-party consents, their receipts and their expiry. A consent is the index and
- * the metadata; the oidc-provider Grant it points to is what tokens depend on, so revoking
- * a consent destroys the Grant and every token issued under it.
+ * Stored third-party consents, their receipts and their expiry.
+ *
+ * A consent is the user's standing agreement; oidc-provider Grants are per authorization
+ * session and are what tokens depend on. Each Grant made under a consent is registered with
+ * it and expires with it, so logging out of one browser (which ends that session's Grant)
+ * leaves the consent intact, while revoking the consent destroys every one of its Grants and
+ * so every code, access and refresh token issued under it.
  */
 export class ConsentService {
   constructor(private readonly store: Store, private readonly receiptTtl: number) {}
@@ -84,40 +91,55 @@ export class ConsentService {
   /** The user's unexpired consent for the client, if any. */
   async findActive(userId: string, clientId: string): Promise<Consent | undefined> {
     const id = await this.store.lookup(pairKey(userId, clientId));
-    const consent = id ? await this.store.getJSON<Consent>(consentKey(id)) : undefined;
-    return consent && consent.expires_at > epochSeconds() ? consent : undefined;
+    return id ? this.find(id) : undefined;
   }
 
-  /** Records an approval: the consent for (user, client) now covers `scopes` until `expires_at`. */
+  /**
+   * Records a Grant as issued under a consent. False (and the Grant destroyed) when the
+   * consent was revoked meanwhile: revocation deletes the record before it reads the Grant
+   * list, and this adds to the list before it reads the record, so one of them sees the other.
+   */
+  async attachGrant(consent: Consent, grantId: string): Promise<boolean> {
+    await this.store.setAdd(grantsOf(consent.consent_id), grantId);
+    if (await this.store.getJSON<Consent>(consentKey(consent.consent_id))) return true;
+    await this.destroyGrant(grantId);
+    return false;
+  }
+
+  async hasGrant(consent: Consent, grantId: string): Promise<boolean> {
+    return (await this.store.setMembers(grantsOf(consent.consent_id))).includes(grantId);
+  }
+
+  /**
+   * Records an approval: the user's consent for the client now also covers `approved` and
+   * lasts until `expires_at`. Concurrent approvals of one user and client end in one consent.
+   */
   async recordApproval(input: ApprovalInput): Promise<Consent> {
     const pair = pairKey(input.user_id, input.client_id);
-    const previousId = await this.store.lookup(pair);
-    const previous = previousId ? await this.store.getJSON<Consent>(consentKey(previousId)) : undefined;
-    const now = epochSeconds();
-    const consent: Consent = {
-      // the same grant extended keeps its consent; a new grant (the old one expired) is a new consent
-      consent_id: previous?.grant_id === input.grant_id ? previous.consent_id : uuidv7(),
-      user_id: input.user_id,
-      client_id: input.client_id,
-      scopes: input.scopes,
-      granted_at: now,
-      expires_at: input.expires_at,
-      grant_id: input.grant_id,
-    };
-    if (previousId && previousId !== consent.consent_id) {
-      // the index still points at a consent whose grant has expired: the sweep writes its receipt
-      await this.store.release(pair, previousId);
+    for (let attempt = 1; ; attempt += 1) {
+      const currentId = await this.store.lookup(pair);
+      const current = currentId ? await this.find(currentId) : undefined;
+      if (currentId && !current) {
+        // the index points at an expired consent: the sweep writes its receipt
+        await this.store.release(pair, currentId);
+      }
+      const consent: Consent = {
+        consent_id: current?.consent_id ?? uuidv7(),
+        user_id: input.user_id,
+        client_id: input.client_id,
+        scopes: [...new Set([...(current?.scopes ?? []), ...input.approved])],
+        granted_at: epochSeconds(),
+        expires_at: input.expires_at,
+      };
+      if (current || await this.store.claim(pair, consent.consent_id)) {
+        await this.save(consent);
+        await this.attachGrant(consent, input.grant_id);
+        await this.addReceipt('granted', consent, input.approved, input.actor);
+        return consent;
+      }
+      // another approval won the index: merge into its consent
+      if (attempt >= APPROVAL_ATTEMPTS) throw new Error('consent index contended');
     }
-    await this.store.claim(pair, consent.consent_id);
-    await this.store.putJSON(consentKey(consent.consent_id), consent);
-    await Promise.all([
-      this.store.setAdd(ALL_CONSENTS, consent.consent_id),
-      this.store.setAdd(consentsOfUser(consent.user_id), consent.consent_id),
-      this.store.setAdd(consentsOfClient(consent.client_id), consent.consent_id),
-      this.store.schedule(EXPIRY_SCHEDULE, consent.consent_id, consent.expires_at),
-    ]);
-    await this.addReceipt('granted', consent, input.approved, input.actor);
-    return consent;
   }
 
   async recordDenial(userId: string, clientId: string, scopes: string[], actor: Actor): Promise<void> {
@@ -146,36 +168,45 @@ export class ConsentService {
       .sort((a, b) => a.granted_at - b.granted_at || (a.consent_id < b.consent_id ? -1 : 1));
   }
 
-  /** Ends a consent now: its Grant and every code, access and refresh token under it stop working. */
+  /** Ends a consent now: its Grants and every code, access and refresh token under them stop working. */
   async revoke(consentId: string, actor: Actor): Promise<void> {
-    const consent = await this.get(consentId);
+    // taking the record is atomic: of concurrent revocations, one proceeds and writes the receipt
+    const consent = CONSENT_ID.test(consentId) ? await this.store.takeJSON<Consent>(consentKey(consentId)) : undefined;
+    if (!consent || consent.expires_at <= epochSeconds()) throw notFound('Consent');
     await this.remove(consent);
     await this.addReceipt('revoked', consent, consent.scopes, actor);
   }
 
   async revokeAll(filter: ConsentFilter, actor: Actor): Promise<void> {
-    for (const consent of await this.list(filter)) await this.revoke(consent.consent_id, actor);
+    for (const consent of await this.list(filter)) {
+      await this.revoke(consent.consent_id, actor).catch((err: unknown) => {
+        if (!(err instanceof ApiError && err.status === 404)) throw err; // revoked meanwhile
+      });
+    }
   }
 
   /**
    * Writes an `expired` receipt for every consent past its expiry and removes it. Runs on a
-   * timer in every instance; the schedule hands each consent to one instance only.
+   * timer in every instance; the schedule leases each due consent to one instance, and a
+   * lease that is not finished (the instance died) runs out and is taken again.
    */
   async sweepExpired(now = epochSeconds()): Promise<number> {
     let expired = 0;
     for (;;) {
-      const due = await this.store.takeDue(EXPIRY_SCHEDULE, now, SWEEP_BATCH);
+      const due = await this.store.takeDue(EXPIRY_SCHEDULE, now, SWEEP_BATCH, SWEEP_LEASE);
       for (const id of due) {
-        const consent = await this.store.getJSON<Consent>(consentKey(id));
-        if (!consent) continue;
-        if (consent.expires_at > now) {
-          // renewed after it was taken off the schedule: put it back
-          await this.store.schedule(EXPIRY_SCHEDULE, id, consent.expires_at);
+        const consent = await this.store.takeJSON<Consent>(consentKey(id));
+        if (consent && consent.expires_at > now) {
+          // renewed since it was scheduled: put it back
+          await this.save(consent);
           continue;
         }
-        await this.remove(consent);
-        await this.addReceipt('expired', consent, consent.scopes, { type: 'system' }, consent.expires_at);
-        expired += 1;
+        if (consent) {
+          await this.remove(consent);
+          await this.addReceipt('expired', consent, consent.scopes, { type: 'system' }, consent.expires_at);
+          expired += 1;
+        }
+        await this.store.unschedule(EXPIRY_SCHEDULE, id);
       }
       if (due.length < SWEEP_BATCH) return expired;
     }
@@ -194,10 +225,20 @@ export class ConsentService {
       .sort((a, b) => a.at - b.at || (a.receipt_id < b.receipt_id ? -1 : 1));
   }
 
+  private async save(consent: Consent): Promise<void> {
+    await this.store.putJSON(consentKey(consent.consent_id), consent);
+    await Promise.all([
+      this.store.setAdd(ALL_CONSENTS, consent.consent_id),
+      this.store.setAdd(consentsOfUser(consent.user_id), consent.consent_id),
+      this.store.setAdd(consentsOfClient(consent.client_id), consent.consent_id),
+      this.store.schedule(EXPIRY_SCHEDULE, consent.consent_id, consent.expires_at),
+    ]);
+  }
+
+  /** Everything but the record itself, which the caller has already taken. */
   private async remove(consent: Consent): Promise<void> {
-    await this.store.oidcAdapter('Grant').destroy(consent.grant_id);
-    for (const model of GRANTABLE_MODELS) await this.store.oidcAdapter(model).revokeByGrantId(consent.grant_id);
-    await this.store.delete([consentKey(consent.consent_id)]);
+    for (const grantId of await this.store.setMembers(grantsOf(consent.consent_id))) await this.destroyGrant(grantId);
+    await this.store.delete([grantsOf(consent.consent_id)]);
     await Promise.all([
       this.store.release(pairKey(consent.user_id, consent.client_id), consent.consent_id),
       this.store.setRemove(ALL_CONSENTS, consent.consent_id),
@@ -205,6 +246,11 @@ export class ConsentService {
       this.store.setRemove(consentsOfClient(consent.client_id), consent.consent_id),
       this.store.unschedule(EXPIRY_SCHEDULE, consent.consent_id),
     ]);
+  }
+
+  private async destroyGrant(grantId: string): Promise<void> {
+    await this.store.oidcAdapter('Grant').destroy(grantId);
+    for (const model of GRANTABLE_MODELS) await this.store.oidcAdapter(model).revokeByGrantId(grantId);
   }
 
   private async addReceipt(

@@ -14,7 +14,8 @@ export function bearerToken(ctx: Context): string {
 
 /**
  * Management APIs take a Bearer client access token (client_credentials at /oidc/token).
- * The token's client must hold the role; user tokens, expired or revoked tokens are refused.
+ * The token's client must hold the role; user tokens, expired, revoked or sender-constrained
+ * tokens are refused.
  */
 export function requireRole(provider: Provider, clients: ClientService, role: Role): Middleware {
   const unauthorized = (description: string) => new ApiError(401, 'Unauthorized', {
@@ -23,6 +24,8 @@ export function requireRole(provider: Provider, clients: ClientService, role: Ro
   return async (ctx, next) => {
     const token = await provider.ClientCredentials.find(bearerToken(ctx));
     if (!token?.clientId || token.isExpired) throw unauthorized('access token is invalid or expired');
+    // a DPoP- or certificate-bound token is only good with its proof, which this API does not check
+    if (token.jkt || token['x5t#S256']) throw unauthorized('sender-constrained tokens are not accepted here');
     const client = await clients.find(token.clientId);
     if (!client) throw unauthorized('access token is invalid or expired');
     if (!client.roles.includes(role)) throw new ApiError(403, 'Forbidden: the client lacks the management role');

@@ -19,7 +19,9 @@ export function requireUserToken(provider: Provider): Middleware {
     const token = await provider.AccessToken.find(bearerToken(ctx));
     if (!token?.accountId || token.isExpired) throw invalidToken('access token is invalid or expired');
     const grant = token.grantId ? await provider.Grant.find(token.grantId) : undefined;
-    if (!grant || grant.accountId !== token.accountId) throw invalidToken('access token is invalid or expired');
+    if (!grant || grant.accountId !== token.accountId || grant.clientId !== token.clientId) {
+      throw invalidToken('access token is invalid or expired');
+    }
     if (token.jkt || token['x5t#S256']) throw invalidToken('sender-constrained tokens are not accepted here');
     const client = await provider.Client.find(token.clientId!);
     if (!client || isThirdParty(client)) throw new ApiError(403, 'Forbidden: only the tenant\'s own apps may manage consents');

@@ -11,6 +11,11 @@ export const SCOPE_CLAIMS: Record<string, string[]> = {
   address: ['address'],
 };
 
+/** The claims a set of scopes releases. */
+export function claimsOfScopes(scopes: Iterable<string>): Set<string> {
+  return new Set([...scopes].flatMap((scope) => SCOPE_CLAIMS[scope] ?? []));
+}
+
 /** Maps our user record onto OIDC standard claims. */
 export function standardClaims(user: User): Record<string, unknown> {
   const name = [user.given_name, user.middle_name, user.family_name].filter(Boolean).join(' ') || undefined;

@@ -121,16 +121,19 @@ describe.each<StoreKind>(['memory', 'redis'])('%s store', (kind) => {
       expect(await store.getJSON('take:1')).toBeUndefined();
     });
 
-    it('releases scheduled members once they are due, each to one taker', async () => {
+    it('leases due members to one taker at a time until they are unscheduled', async () => {
       await store.schedule('sched', 'late', 300);
       await store.schedule('sched', 'early', 100);
       await store.schedule('sched', 'moved', 50);
       await store.schedule('sched', 'moved', 250);
       await store.schedule('sched', 'dropped', 10);
       await store.unschedule('sched', 'dropped');
-      const takers = await Promise.all([store.takeDue('sched', 260, 10), store.takeDue('sched', 260, 10)]);
+      const takers = await Promise.all([store.takeDue('sched', 260, 10, 100), store.takeDue('sched', 260, 10, 100)]);
       expect(takers.flat().sort()).toEqual(['early', 'moved']);
-      expect(await store.takeDue('sched', 1000, 10)).toEqual(['late']);
+      // 'early' is finished; 'moved' is not, so its lease runs out and it is due again
+      await store.unschedule('sched', 'early');
+      expect(await store.takeDue('sched', 359, 10, 100)).toEqual(['late']);
+      expect(await store.takeDue('sched', 360, 10, 100)).toEqual(['moved']);
     });
 
     it('keeps id sets through the housekeeping sweep', async () => {

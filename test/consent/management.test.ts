@@ -56,7 +56,6 @@ describe.each(['redis', 'memory'] as const)('consent management (%s store)', (ki
     expect(consent).toEqual({
       consent_id: expect.stringMatching(/^[0-9a-f-]{36}$/), user_id: user.user.user_id, client_id: tp.client_id,
       scopes: ['openid', 'balance', 'offline_access'], granted_at: expect.any(Number), expires_at: consent.granted_at + 30 * 86_400,
-      grant_id: expect.any(String),
     });
     expect((await api(t, 'GET', `/v1/consents/${consent.consent_id}`)).body).toEqual(consent);
     expect((await api(t, 'GET', `/v1/consents?client_id=${tp.client_id}`)).body.consents).toContainEqual(consent);

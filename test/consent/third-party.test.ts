@@ -48,6 +48,12 @@ describe('third-party consent', () => {
     expect(consentUrl.searchParams.getAll('requested_scope')).toEqual(['openid', 'balance', 'offline_access']);
     expect(consentUrl.searchParams.get('client_id')).toBe(tp.client_id);
     expect(consentUrl.searchParams.get('client_name')).toBe('Budget app');
+    // the consent page's server can check who and what the request is about
+    const lookup = await api(t, 'GET', `/v1/consent-requests/${consentUrl.searchParams.get('src_interaction')}`);
+    expect(lookup.body).toEqual({
+      user_id: user.user.user_id, client_id: tp.client_id, requested_scope: ['openid', 'balance', 'offline_access'], expires_at: expect.any(Number),
+    });
+    expect((await api(t, 'GET', `/v1/consent-requests/${randomBytes(32).toString('base64url')}`)).status).toBe(404);
 
     const redirected = await answer(t, browser, consentUrl, true);
     expect(redirected.origin + redirected.pathname).toBe(THIRD_PARTY_REDIRECT);
@@ -147,24 +153,120 @@ describe('third-party consent', () => {
     expect(replay.headers.get('content-type')).toMatch(/^text\/html/);
     expect(replay.headers.get('location')).toBeNull();
 
-    // the parked approval is picked up once, by the browser holding the interaction
+    // two answers for one interaction: the parked approval is void as well
+    const { redirect_to: redirectTo } = await first.json() as { redirect_to: string };
+    const done = await browser.follow(redirectTo, t.url);
+    expect(done.response.status).toBe(400);
+    expect(new URL(done.url).searchParams.has('code')).toBe(false);
+  });
+
+  it('hands a parked answer to the browser that holds the interaction once', async () => {
+    const user = await newUser();
+    const browser = new Browser();
+    const asked = await authorize(t, user, tp, browser, { scope: 'openid balance' });
+    const first = await fetch(`${t.url}/auth/consent/callback?src_interaction=${asked.url.searchParams.get('src_interaction')}&approved=true`);
     const { redirect_to: redirectTo } = await first.json() as { redirect_to: string };
     const done = await browser.follow(redirectTo, t.url);
     expect(new URL(done.url).searchParams.get('code')).toBeTruthy();
-    const again = await browser.request(redirectTo);
-    expect(again.status).toBe(400);
+    expect((await browser.request(redirectTo)).status).toBe(400);
   });
 
-  it('lets a stolen src_interaction approve nothing outside the browser that started the flow', async () => {
+  describe('a stolen src_interaction', () => {
+    it('approves nothing in another browser, nor when its continuation link is opened by the victim', async () => {
+      const user = await newUser();
+      const victim = new Browser();
+      const asked = await authorize(t, user, tp, victim, { scope: 'openid balance' });
+      const attacker = new Browser();
+      const stolen = await answer(t, attacker, asked.url, true, 'navigate');
+      // the attacker's browser lands on an IdP error page: no interaction cookie, no code
+      expect(stolen.origin).toBe(t.url);
+      expect(stolen.searchParams.has('code')).toBe(false);
+      // the victim opens the same continuation (a link from the attacker): the answer is bound
+      // to the browser that gave it
+      const lured = await victim.follow(stolen.href, t.url);
+      expect(lured.response.status).toBe(400);
+      expect(await consentsOf(user.user.user_id)).toEqual([]);
+    });
+
+    it('is cancelled, with the parked answer, when the consent page answers as well', async () => {
+      const user = await newUser();
+      const victim = new Browser();
+      const asked = await authorize(t, user, tp, victim, { scope: 'openid balance' });
+      const handle = asked.url.searchParams.get('src_interaction')!;
+      const callback = (approved: string) => fetch(`${t.url}/auth/consent/callback?src_interaction=${handle}&approved=${approved}`);
+      const attackers = await callback('true');
+      const { redirect_to: continuation } = await attackers.json() as { redirect_to: string };
+      // the user declines on the real page: refused, and the attacker's approval is void too
+      expect((await callback('false')).status).toBe(400);
+      const lured = await victim.follow(continuation, t.url);
+      expect(lured.response.status).toBe(400);
+      expect(await consentsOf(user.user.user_id)).toEqual([]);
+    });
+  });
+
+  it('takes no second answer for an interaction once one was applied', async () => {
     const user = await newUser();
-    const victim = new Browser();
-    const asked = await authorize(t, user, tp, victim, { scope: 'openid balance' });
-    const attacker = new Browser();
-    const stolen = await answer(t, attacker, asked.url, true, 'navigate');
-    // the attacker's browser lands on an IdP error page: no interaction cookie, no code
-    expect(stolen.origin).toBe(t.url);
-    expect(stolen.searchParams.has('code')).toBe(false);
-    expect(await consentsOf(user.user.user_id)).toEqual([]);
+    const browser = new Browser();
+    const asked = await authorize(t, user, tp, browser, { scope: 'openid balance' });
+    const first = await fetch(`${t.url}/auth/consent/callback?src_interaction=${asked.url.searchParams.get('src_interaction')}&approved=true`);
+    const { redirect_to: continuation } = await first.json() as { redirect_to: string };
+    const applied = await browser.request(continuation);
+    expect(applied.status).toBe(303);
+
+    // before following on, the interaction page is opened again: the consent page gets a new handle
+    const again = await browser.request(continuation.replace(/\/consent$/, ''));
+    const reissued = new URL(again.headers.get('location')!);
+    const second = await fetch(`${t.url}/auth/consent/callback?src_interaction=${reissued.searchParams.get('src_interaction')}&approved=false`);
+    expect(second.status).toBe(400);
+
+    const done = await browser.follow(new URL(applied.headers.get('location')!, t.url).href, t.url);
+    expect(new URL(done.url).searchParams.get('code')).toBeTruthy();
+    expect((await consentsOf(user.user.user_id))[0]!.scopes).toEqual(['openid', 'balance']);
+  });
+
+  it('keeps the consent and other browsers\' tokens when the user logs out in one browser', async () => {
+    const user = await newUser();
+    const phone = new Browser();
+    const kept = await authorize(t, user, tp, phone, { scope: 'openid balance offline_access', prompt: 'consent' });
+    const keptTokens = await redeem(tp, kept, await answer(t, phone, kept.url, true));
+
+    const laptop = new Browser();
+    const other = await authorize(t, user, tp, laptop, { scope: 'openid balance' });
+    expect(other.url.searchParams.get('code')).toBeTruthy();
+    const otherTokens = await redeem(tp, other, other.url);
+    const endSession = oidc.buildEndSessionUrl(tp.rp, { id_token_hint: otherTokens.id_token! });
+    const confirm = await laptop.follow(endSession.href, t.url);
+    const page = await confirm.response.text();
+    await laptop.follow(/<form[^>]*action="([^"]+)"/.exec(page)![1]!, t.url, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ xsrf: /name="xsrf" value="([^"]+)"/.exec(page)![1]!, logout: 'yes' }).toString(),
+    });
+
+    // the laptop's session tokens ended with its session; the phone's and the consent did not
+    expect(await introspect(t, fx, otherTokens.access_token)).toEqual({ active: false });
+    expect(await introspect(t, fx, keptTokens.refresh_token!)).toMatchObject({ active: true });
+    expect(await consentsOf(user.user.user_id)).toHaveLength(1);
+    const back = await authorize(t, user, tp, laptop, { scope: 'openid balance' });
+    expect(back.url.searchParams.get('code')).toBeTruthy();
+  });
+
+  it('ends up with one consent when two browsers approve at once, and renews it on prompt=consent', async () => {
+    const user = await newUser();
+    const [a, b] = [new Browser(), new Browser()];
+    const [askedA, askedB] = await Promise.all([
+      authorize(t, user, tp, a, { scope: 'openid balance' }), authorize(t, user, tp, b, { scope: 'openid transactions' }),
+    ]);
+    await Promise.all([answer(t, a, askedA.url, true), answer(t, b, askedB.url, true)]);
+    const [consent, ...others] = await consentsOf(user.user.user_id);
+    expect(others).toEqual([]);
+    expect(consent!.scopes).toEqual(expect.arrayContaining(['openid']));
+
+    const renewed = await authorize(t, user, tp, a, { scope: 'openid balance', prompt: 'consent' });
+    expect(renewed.url.searchParams.getAll('requested_scope')).toEqual(['openid', 'balance']);
+    await answer(t, a, renewed.url, true);
+    const [after] = await consentsOf(user.user.user_id);
+    expect(after!.consent_id).toBe(consent!.consent_id);
+    expect(after!.expires_at).toBeGreaterThanOrEqual(consent!.expires_at);
   });
 
   it('never grants or shows scopes outside the client\'s permissions', async () => {

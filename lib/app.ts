@@ -20,6 +20,7 @@ import { providerConfiguration } from './provider/configuration.js';
 import { clientAdapter, type ClientExtras } from './provider/client-adapter.js';
 import { accountFinder } from './provider/account.js';
 import { loadCookieKeys, loadSigningKeys } from './provider/keys.js';
+import { sameSitePerClient } from './provider/same-site.js';
 import { ConsentService } from './consents/service.js';
 import { ConsentRequests } from './consents/requests.js';
 import { consentCallbackRoutes, CONSENT_CALLBACK_PATH } from './consents/callback.js';
@@ -89,6 +90,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     consents,
   }));
   provider.proxy = true;
+  provider.use(sameSitePerClient(config.publicUrl.startsWith('https://')));
   // secrets are kept as HMAC digests; compare the presented one against every active digest
   provider.Client.prototype.compareClientSecret = function compareClientSecret(this: ClientExtras, actual: string) {
     return hasher.matches(actual, this.secret_digests ?? []);

@@ -49,6 +49,12 @@ const envSchema = yup.object({
   IDP_ADMIN_CLIENT_SECRET: yup.string().min(32).optional(),
   IDP_CONFIG: yup.string().optional(),
   NODE_ENV: yup.string().optional(),
+  // mTLS (RFC 8705): the IdP terminates TLS itself and asks clients for a certificate ...
+  TLS_CERT: yup.string().optional(),
+  TLS_KEY: yup.string().optional(),
+  TLS_CA: yup.string().optional(),
+  // ... or a TLS-terminating proxy forwards the client certificate (URL-encoded PEM) in this header
+  MTLS_CERT_HEADER: yup.string().matches(/^[A-Za-z0-9-]{1,64}$/, '${path} must be a header name').optional(),
   LOG_LEVEL: yup.string().oneOf(LOG_LEVELS).optional(),
 });
 
@@ -62,6 +68,9 @@ export interface Config extends FileConfig {
   redisUrl?: string;
   production: boolean;
   adminClient?: { clientId: string; clientSecret: string };
+  /** files of the IdP's own TLS listener (PEM) */
+  tls?: { certFile: string; keyFile: string; caFile?: string };
+  mtlsCertificateHeader?: string;
 }
 
 export class ConfigError extends Error {}
@@ -109,6 +118,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (production && !file.clientSecretHashKey) {
     throw new ConfigError('invalid configuration: IDP_CONFIG.clientSecretHashKey is required when NODE_ENV=production');
   }
+  if (Boolean(e.TLS_CERT) !== Boolean(e.TLS_KEY)) {
+    throw new ConfigError('invalid configuration: TLS_CERT and TLS_KEY must be set together');
+  }
   if (!file.scopes.includes('openid')) {
     throw new ConfigError('invalid configuration: IDP_CONFIG.scopes must include openid');
   }
@@ -122,6 +134,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     issuer: `${publicUrl}/oidc`,
     redisUrl: e.REDIS_URL,
     production,
+    tls: e.TLS_CERT ? { certFile: e.TLS_CERT, keyFile: e.TLS_KEY!, caFile: e.TLS_CA } : undefined,
+    mtlsCertificateHeader: e.MTLS_CERT_HEADER?.toLowerCase(),
     adminClient: e.IDP_ADMIN_CLIENT_ID
       ? { clientId: e.IDP_ADMIN_CLIENT_ID, clientSecret: e.IDP_ADMIN_CLIENT_SECRET! }
       : undefined,

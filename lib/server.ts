@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { ConfigError, loadConfig } from './config.js';
 import { createIdp } from './app.js';
+import { createListener } from './listen.js';
 import { describeDemoData, seedDemoData } from './demo.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
     else idp.logger.info('demo data already present in the store (its secrets were printed when it was created)');
   }
 
-  const server: Server = idp.app.listen(config.port, () => {
+  const server: Server = createListener(idp.app, config).listen(config.port, () => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     idp.logger.info({ port, issuer: config.issuer, store: idp.store.kind }, 'listening');

@@ -1,8 +1,18 @@
 import * as yup from 'yup';
 import { redirectUriProblem, type ClientType } from './redirect-uris.js';
+import {
+  hasCertificateKey, hasRsaEncryptionKey, jwksProblem, pemChainProblem, subjectDnProblem, type Jwks,
+} from './key-material.js';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
-export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
+export const SECRET_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
+export const MTLS_AUTH_METHODS = ['tls_client_auth', 'self_signed_tls_client_auth'] as const;
+export const AUTH_METHODS = [...SECRET_AUTH_METHODS, 'private_key_jwt', ...MTLS_AUTH_METHODS] as const;
+/** Sender-constrained tokens (seed 001 "Enforce token binding"): RFC 9449 DPoP or RFC 8705 mTLS. */
+export const TOKEN_BINDINGS = ['none', 'dpop', 'mtls'] as const;
+export const SAME_SITE = ['lax', 'none'] as const;
+export const ID_TOKEN_ENCRYPTION_ALGS = ['RSA-OAEP', 'RSA-OAEP-256'] as const;
+export const ID_TOKEN_ENCRYPTION_ENCS = ['A128GCM', 'A256GCM', 'A128CBC-HS256', 'A256CBC-HS512'] as const;
 export const PKCE_MODES = ['allow', 'enforce_with_secret', 'enforce_instead_of_secret'] as const;
 export const ROLES = ['admin'] as const;
 
@@ -18,6 +28,15 @@ function uriList(label: string, fixedType?: ClientType) {
         if (problem) return this.createError({ path: `${label}[${i}]`, message: `${label}[${i}]: ${problem}` });
       }
       return true;
+    });
+}
+
+/** A nullable string checked by one of the key-material checks. */
+function checked(label: string, problem: (value: string) => string | undefined) {
+  return yup.string().max(65_536).nullable().defined()
+    .test(label, function check(value) {
+      const found = value ? problem(value) : undefined;
+      return found ? this.createError({ message: `${label}: ${found}` }) : true;
     });
 }
 
@@ -41,6 +60,20 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
     consent_uris: uriList('consent_uris', 'web').required(),
     consent_ttl: yup.number().integer().min(1).max(365 * DAY).required(),
     roles: yup.array(yup.string().oneOf(ROLES).required()).required(),
+    // authentication material: a JWKS (private_key_jwt, self-signed mTLS, ID token encryption),
+    // a CA chain and optional subject DN attributes (CA-signed mTLS)
+    jwks: yup.mixed<Jwks>().nullable().defined().test('jwks', function check(value) {
+      const found = value === null ? undefined : jwksProblem(value);
+      return found ? this.createError({ message: `jwks: ${found}` }) : true;
+    }),
+    tls_client_auth_ca: checked('tls_client_auth_ca', pemChainProblem),
+    tls_client_auth_subject_dn: checked('tls_client_auth_subject_dn', subjectDnProblem),
+    token_binding: yup.string().oneOf(TOKEN_BINDINGS).required(),
+    require_par: yup.boolean().required(),
+    same_site: yup.string().oneOf(SAME_SITE).required(),
+    id_token_encryption_alg: yup.string().oneOf(ID_TOKEN_ENCRYPTION_ALGS).nullable().defined(),
+    id_token_encryption_enc: yup.string().oneOf(ID_TOKEN_ENCRYPTION_ENCS).required(),
+    enforce_fapi2: yup.boolean().required(),
   }).noUnknown()
     .test('redirects-for-code', 'redirect_uris: at least one is required for authorization_code',
       (c) => !c.grant_types.includes('authorization_code') || c.redirect_uris.length > 0)
@@ -52,6 +85,24 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
       (c) => !c.third_party || c.consent_uris.length > 0)
     .test('third-party-no-roles', 'roles: a third-party client cannot hold management roles',
       (c) => !c.third_party || c.roles.length === 0)
+    .test('private-key-jwt-jwks', 'jwks: private_key_jwt needs the client\'s public keys',
+      (c) => c.token_endpoint_auth_method !== 'private_key_jwt' || c.jwks !== null)
+    .test('self-signed-certificate', 'jwks: self_signed_tls_client_auth needs the certificate as x5c of a key',
+      (c) => c.token_endpoint_auth_method !== 'self_signed_tls_client_auth' || (c.jwks !== null && hasCertificateKey(c.jwks)))
+    .test('ca-chain', 'tls_client_auth_ca: tls_client_auth needs the PEM chain of the CA that issues the client certificate',
+      (c) => c.token_endpoint_auth_method !== 'tls_client_auth' || Boolean(c.tls_client_auth_ca))
+    .test('subject-dn-only-for-ca', 'tls_client_auth_subject_dn: only applies to tls_client_auth',
+      (c) => !c.tls_client_auth_subject_dn || c.token_endpoint_auth_method === 'tls_client_auth')
+    .test('public-auth-method', 'token_endpoint_auth_method: a public client (pkce enforce_instead_of_secret) authenticates with PKCE only',
+      (c) => c.pkce !== 'enforce_instead_of_secret' || (SECRET_AUTH_METHODS as readonly string[]).includes(c.token_endpoint_auth_method))
+    .test('same-site-none-https', 'same_site: none is only allowed when every redirect URI uses https',
+      (c) => c.same_site !== 'none' || c.redirect_uris.every((uri) => uri.startsWith('https://')))
+    .test('encryption-key', 'jwks: ID token encryption needs an RSA public key not restricted to signatures',
+      (c) => !c.id_token_encryption_alg || (c.jwks !== null && hasRsaEncryptionKey(c.jwks)))
+    .test('fapi2', function fapi2(c) {
+      const problem = fapi2Problem(c);
+      return problem ? this.createError({ message: `enforce_fapi2: ${problem}` }) : true;
+    })
     .test('public-no-client-credentials', 'grant_types: client_credentials needs a client secret (pkce enforce_instead_of_secret makes the client public)',
       (c) => c.pkce !== 'enforce_instead_of_secret' || !c.grant_types.includes('client_credentials'));
 }
@@ -75,5 +126,29 @@ export function defaultClientSettings(allowedScopes: readonly string[]): Omit<Cl
     consent_uris: [],
     consent_ttl: 30 * DAY,
     roles: [],
+    jwks: null,
+    tls_client_auth_ca: null,
+    tls_client_auth_subject_dn: null,
+    token_binding: 'none',
+    require_par: false,
+    same_site: 'lax',
+    id_token_encryption_alg: null,
+    id_token_encryption_enc: 'A256GCM',
+    enforce_fapi2: false,
   };
+}
+
+/**
+ * FAPI 2.0 Security Profile requirements that are client settings (oidc-provider's 2.0
+ * profile enforces the protocol-level rest). Undefined when compliant or not enforced.
+ */
+function fapi2Problem(c: Pick<ClientSettings, 'enforce_fapi2' | 'require_par' | 'token_binding' | 'token_endpoint_auth_method' | 'pkce'>): string | undefined {
+  if (!c.enforce_fapi2) return undefined;
+  if (!c.require_par) return 'FAPI 2.0 requires pushed authorization requests (require_par: true)';
+  if (c.token_binding === 'none') return 'FAPI 2.0 requires sender-constrained tokens (token_binding: dpop or mtls)';
+  if (!['private_key_jwt', ...MTLS_AUTH_METHODS].includes(c.token_endpoint_auth_method)) {
+    return 'FAPI 2.0 requires private_key_jwt, tls_client_auth or self_signed_tls_client_auth';
+  }
+  if (c.pkce !== 'enforce_with_secret') return 'FAPI 2.0 requires PKCE on every authorization request (pkce: enforce_with_secret)';
+  return undefined;
 }

@@ -1,11 +1,20 @@
 import type { Adapter, AdapterPayload, ClientMetadata } from 'oidc-provider';
 import type { ClientRecord, ClientService } from '../clients/service.js';
+import { SECRET_AUTH_METHODS } from '../clients/schema.js';
 
 /** Our own client settings that oidc-provider carries on its Client instances. */
 export const EXTRA_CLIENT_METADATA = [
   'app_id', 'third_party', 'consent_uris', 'pkce_mode', 'secret_digests',
   'access_token_ttl', 'refresh_token_ttl', 'session_ttl', 'consent_ttl', 'roles',
+  'tls_client_auth_ca', 'same_site', 'enforce_fapi2',
 ] as const;
+
+/**
+ * oidc-provider requires exactly one `tls_client_auth_*` value for tls_client_auth; a client
+ * that registers no subject DN attributes gets this one, which our certificateSubjectMatches
+ * hook treats as "any subject from the client's CA".
+ */
+export const ANY_SUBJECT_DN = 'any';
 
 /** The subset of a Client instance our hooks read (extra metadata keeps its snake_case name). */
 export interface ClientExtras {
@@ -20,17 +29,21 @@ export interface ClientExtras {
   access_token_ttl?: number;
   refresh_token_ttl?: number;
   roles?: string[];
+  tls_client_auth_ca?: string | null;
+  same_site?: 'lax' | 'none';
+  enforce_fapi2?: boolean;
 }
 
 /** Maps a managed client onto oidc-provider client metadata. */
 export function toProviderMetadata(client: ClientRecord): ClientMetadata {
   const isPublic = client.pkce === 'enforce_instead_of_secret';
+  const usesSecret = !isPublic && (SECRET_AUTH_METHODS as readonly string[]).includes(client.token_endpoint_auth_method);
   const digests = client.secrets.map((s) => s.digest);
   return {
     client_id: client.client_id,
     client_name: client.name,
     // only ever compared through compareClientSecret (digest vs HMAC of the presented secret)
-    client_secret: isPublic ? undefined : digests[0] ?? 'no-active-secret',
+    client_secret: usesSecret ? digests[0] ?? 'no-active-secret' : undefined,
     application_type: client.client_type,
     redirect_uris: client.redirect_uris,
     post_logout_redirect_uris: client.post_logout_redirect_uris,
@@ -39,6 +52,16 @@ export function toProviderMetadata(client: ClientRecord): ClientMetadata {
     // an empty list can only be a machine (client_credentials) client: no user scopes apply
     scope: client.scopes.length ? client.scopes.join(' ') : undefined,
     token_endpoint_auth_method: isPublic ? 'none' : client.token_endpoint_auth_method,
+    jwks: (client.jwks ?? undefined) as ClientMetadata['jwks'],
+    tls_client_auth_subject_dn: client.token_endpoint_auth_method === 'tls_client_auth'
+      ? client.tls_client_auth_subject_dn ?? ANY_SUBJECT_DN : undefined,
+    dpop_bound_access_tokens: client.token_binding === 'dpop',
+    tls_client_certificate_bound_access_tokens: client.token_binding === 'mtls',
+    require_pushed_authorization_requests: client.require_par,
+    id_token_encrypted_response_alg: client.id_token_encryption_alg ?? undefined,
+    id_token_encrypted_response_enc: client.id_token_encryption_alg ? client.id_token_encryption_enc : undefined,
+    // FAPI 2.0 allows PS256, ES256 and EdDSA only
+    id_token_signed_response_alg: client.enforce_fapi2 ? 'ES256' : undefined,
     app_id: client.app_id,
     third_party: client.third_party,
     consent_uris: client.consent_uris,
@@ -49,6 +72,9 @@ export function toProviderMetadata(client: ClientRecord): ClientMetadata {
     session_ttl: client.session_ttl,
     consent_ttl: client.consent_ttl,
     roles: client.roles,
+    tls_client_auth_ca: client.tls_client_auth_ca,
+    same_site: client.same_site,
+    enforce_fapi2: client.enforce_fapi2,
   };
 }
 

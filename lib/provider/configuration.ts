@@ -10,6 +10,7 @@ import { errorView, loggedOutView, logoutView } from '../../views/messages.js';
 import { EXTRA_CLIENT_METADATA, type ClientExtras } from './client-adapter.js';
 import { SCOPE_CLAIMS } from './account.js';
 import { pathPrefix } from '../http/prefix.js';
+import { mtlsHooks } from './mtls.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -47,7 +48,7 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
     claims: Object.fromEntries(config.scopes.map((scope) => [scope, SCOPE_CLAIMS[scope] ?? []])),
     acrValues: config.acrValues,
     responseTypes: ['code'],
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth'],
     extraClientMetadata: { properties: [...EXTRA_CLIENT_METADATA] },
     // PKCE (S256, the only method v9 supports) is mandatory for public clients and for
     // clients whose PKCE mode enforces it (seed 001)
@@ -76,6 +77,17 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       // the library's default policy already lets only the token's own client revoke it
       revocation: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
+      mTLS: {
+        enabled: true,
+        tlsClientAuth: true,
+        selfSignedTlsClientAuth: true,
+        certificateBoundAccessTokens: true,
+        ...mtlsHooks(config.mtlsCertificateHeader),
+      },
+      // ID tokens encrypted to the client's RSA key (seed 001 "ID token encryption")
+      encryption: { enabled: true },
+      // clients with enforce_fapi2 run under the FAPI 2.0 Security Profile
+      fapi: { enabled: true, profile: (_ctx, client) => (extras(client)?.enforce_fapi2 ? '2.0' : undefined) },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => sendPage(ctx, 'Sign out', logoutView(form, ctx.oidc.client?.clientName)),
@@ -87,7 +99,8 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       url: (ctx, interaction) => `${pathPrefix(ctx.originalUrl)}/interaction/${interaction.uid}`,
     },
     loadExistingGrant: loadExistingGrantWith(consents),
-    rotateRefreshToken: true,
+    // FAPI 2.0 asks not to rotate refresh tokens (its clients' tokens are sender-constrained)
+    rotateRefreshToken: (ctx) => !extras(ctx.oidc.client)?.enforce_fapi2,
     ttl: {
       AccessToken: (_ctx, _token, client) => extras(client)?.access_token_ttl ?? ttl.accessToken,
       ClientCredentials: (_ctx, _token, client) => extras(client)?.access_token_ttl ?? ttl.clientCredentials,
@@ -107,6 +120,14 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       introspectionSigningAlgValues: ['RS256', 'ES256'],
       authorizationSigningAlgValues: ['RS256', 'ES256'],
       requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      // asymmetric only: client secrets are kept as digests, so no symmetric key exists to use
+      idTokenEncryptionAlgValues: ['RSA-OAEP', 'RSA-OAEP-256'],
+      idTokenEncryptionEncValues: ['A128GCM', 'A256GCM', 'A128CBC-HS256', 'A256CBC-HS512'],
+      requestObjectEncryptionAlgValues: ['RSA-OAEP', 'RSA-OAEP-256'],
+      userinfoEncryptionAlgValues: ['RSA-OAEP', 'RSA-OAEP-256'],
+      introspectionEncryptionAlgValues: ['RSA-OAEP', 'RSA-OAEP-256'],
+      authorizationEncryptionAlgValues: ['RSA-OAEP', 'RSA-OAEP-256'],
     },
     discovery: { ui_locales_supported: config.uiLocales, claim_types_supported: ['normal'] },
   };

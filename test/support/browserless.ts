@@ -47,11 +47,16 @@ function rawGet(url: string, headers: Record<string, string>): Promise<Response>
 /** The request headers of a browser's top-level navigation. */
 const NAVIGATION = { 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document', accept: 'text/html,application/xhtml+xml' };
 
+type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
 export class Browser {
   readonly jar = new CookieJar();
 
+  /** `fetchImpl`: e.g. one that trusts a test CA, for an IdP on https */
+  constructor(private readonly fetchImpl: FetchLike = fetch) {}
+
   async request(url: string, init: RequestInit = {}): Promise<Response> {
-    const response = await fetch(url, {
+    const response = await this.fetchImpl(url, {
       ...init,
       redirect: 'manual',
       headers: { ...(init.headers as Record<string, string>), cookie: this.jar.header(url) },

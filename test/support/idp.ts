@@ -6,6 +6,7 @@ import { MemoryStore } from '../../adapters/memory-store.js';
 import { RedisStore } from '../../adapters/redis-store.js';
 import type { Store } from '../../adapters/index.js';
 import { createLogger } from '../../lib/logger.js';
+import { createListener } from '../../lib/listen.js';
 import { freePort } from './global-setup.js';
 
 export type StoreKind = 'memory' | 'redis';
@@ -36,34 +37,47 @@ export interface StartOptions {
   prefix?: string;
   overrides?: Partial<FileConfig>;
   port?: number;
+  /** also serve HTTPS (TLS_CERT/TLS_KEY) on a second port, which becomes the public URL */
+  tls?: { certFile: string; keyFile: string };
+  /** more environment, e.g. MTLS_CERT_HEADER */
+  env?: Record<string, string>;
 }
 
 /** A real IdP on a real listening port, as `npm start` would run it. */
 export async function startIdp(options: StartOptions = {}): Promise<TestIdp> {
   const port = options.port ?? await freePort();
   const url = `http://127.0.0.1:${port}`;
+  const tlsPort = options.tls ? await freePort() : undefined;
   const prefix = options.prefix ?? uniquePrefix();
   const config = loadConfig({
     PORT: String(port),
-    PUBLIC_URL: url,
+    PUBLIC_URL: tlsPort ? `https://127.0.0.1:${tlsPort}` : url,
     IDP_ADMIN_CLIENT_ID: ADMIN.clientId,
     IDP_ADMIN_CLIENT_SECRET: ADMIN.clientSecret,
+    ...(options.tls ? { TLS_CERT: options.tls.certFile, TLS_KEY: options.tls.keyFile } : {}),
+    ...options.env,
   }, { redisKeyPrefix: prefix, logLevel: 'silent', ...options.overrides });
   const store = newStore(options.store ?? 'redis', prefix);
   const idp = await createIdp(config, { store, logger: createLogger('silent') });
-  const server = await new Promise<Server>((resolve) => {
-    const s = idp.app.listen(port, '127.0.0.1', () => resolve(s));
+  const listen = (listener: Server, on: number) => new Promise<Server>((resolve) => {
+    listener.listen(on, '127.0.0.1', () => resolve(listener));
   });
+  // the plain port always serves (management API helpers use it); TLS adds the public https one
+  const server = await listen(createListener(idp.app, { ...config, tls: undefined }), port);
+  const tlsServer = tlsPort ? await listen(createListener(idp.app, config), tlsPort) : undefined;
   let token: string | undefined;
   return {
     idp, config, url, issuer: config.issuer, server,
     async adminToken() {
-      token ??= await clientCredentialsToken(config.issuer, ADMIN.clientId, ADMIN.clientSecret);
+      token ??= await clientCredentialsToken(`${url}/oidc`, ADMIN.clientId, ADMIN.clientSecret);
       return token;
     },
     async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      for (const listener of [server, tlsServer]) {
+        if (!listener) continue;
+        listener.closeAllConnections();
+        await new Promise((resolve) => listener.close(resolve));
+      }
       await idp.close();
     },
   };

@@ -6,7 +6,7 @@ import Provider from 'oidc-provider';
 import { createStore, type Store } from '../adapters/index.js';
 import type { Config } from './config.js';
 import { createLogger, requestLog, type Logger } from './logger.js';
-import { jsonErrors } from './http/errors.js';
+import { ApiError, jsonErrors } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { requireRole } from './http/admin-auth.js';
 import { SEED_PREFIX } from './http/prefix.js';
@@ -17,7 +17,7 @@ import { applicationRoutes } from './applications/routes.js';
 import { UserService } from './users/service.js';
 import { userRoutes } from './users/routes.js';
 import { providerConfiguration } from './provider/configuration.js';
-import { clientAdapter, type ClientExtras } from './provider/client-adapter.js';
+import { clientAdapter, toProviderMetadata, type ClientExtras } from './provider/client-adapter.js';
 import { accountFinder } from './provider/account.js';
 import { loadCookieKeys, loadSigningKeys } from './provider/keys.js';
 import { sameSitePerClient } from './provider/same-site.js';
@@ -91,6 +91,14 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   }));
   provider.proxy = true;
   provider.use(sameSitePerClient(config.publicUrl.startsWith('https://')));
+  clients.checkMetadataWith(async (record) => {
+    try {
+      await provider.Client.validate(toProviderMetadata(record));
+    } catch (err) {
+      const described = err as { error_description?: string; message: string };
+      throw new ApiError(400, described.error_description ?? described.message);
+    }
+  });
   // secrets are kept as HMAC digests; compare the presented one against every active digest
   provider.Client.prototype.compareClientSecret = function compareClientSecret(this: ClientExtras, actual: string) {
     return hasher.matches(actual, this.secret_digests ?? []);

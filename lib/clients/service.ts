@@ -61,6 +61,13 @@ export class ClientService {
     };
   }
 
+  /** The protocol layer's own metadata rules, applied before a client is saved (a 400 instead of a broken client). */
+  private metadataCheck: (record: ClientRecord) => Promise<void> = async () => {};
+
+  checkMetadataWith(check: (record: ClientRecord) => Promise<void>): void {
+    this.metadataCheck = check;
+  }
+
   async start(): Promise<void> {
     await this.store.subscribe(CHANGES_CHANNEL, (clientId) => this.cache.delete(clientId), () => this.cache.clear());
   }
@@ -152,6 +159,7 @@ export class ClientService {
   }
 
   private async save(record: ClientRecord): Promise<void> {
+    await this.metadataCheck(record);
     await this.store.putJSON(clientKey(record.client_id), record);
     this.cache.delete(record.client_id);
     await this.store.publish(CHANGES_CHANNEL, record.client_id);

@@ -67,6 +67,9 @@ describe('client settings', () => {
         .toBe('jwks: keys[0]: kty must be RSA, EC or OKP');
       expect((await createClient({ token_endpoint_auth_method: 'private_key_jwt', jwks: [own.jwk] })).body.message)
         .toBe('jwks: must be a JWKS: { "keys": [ ... ] } with at least one key');
+      // shape checks pass, oidc-provider's own metadata rules do not: still a 400, nothing saved
+      const broken = await createClient({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'AA' }] } });
+      expect(broken).toMatchObject({ status: 400, body: { error_code: 400, message: 'client JSON Web Key Set is invalid' } });
     });
   });
 

@@ -41,6 +41,8 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
     consent_uris: uriList('consent_uris', 'web').required(),
     consent_ttl: yup.number().integer().min(1).max(365 * DAY).required(),
     roles: yup.array(yup.string().oneOf(ROLES).required()).required(),
+    // URIs of the application's resources this client may request (checked against them by the routes)
+    resources: yup.array(yup.string().max(2048).required()).max(50).required(),
   }).noUnknown()
     .test('redirects-for-code', 'redirect_uris: at least one is required for authorization_code',
       (c) => !c.grant_types.includes('authorization_code') || c.redirect_uris.length > 0)
@@ -75,5 +77,6 @@ export function defaultClientSettings(allowedScopes: readonly string[]): Omit<Cl
     consent_uris: [],
     consent_ttl: 30 * DAY,
     roles: [],
+    resources: [],
   };
 }

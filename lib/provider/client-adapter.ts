@@ -1,10 +1,13 @@
 import type { Adapter, AdapterPayload, ClientMetadata } from 'oidc-provider';
 import type { ClientRecord, ClientService } from '../clients/service.js';
+import type { ResourceService } from '../resources/service.js';
+import { grantableResources, type GrantableResources } from '../resources/indicators.js';
 
 /** Our own client settings that oidc-provider carries on its Client instances. */
 export const EXTRA_CLIENT_METADATA = [
   'app_id', 'third_party', 'consent_uris', 'pkce_mode', 'secret_digests',
   'access_token_ttl', 'refresh_token_ttl', 'session_ttl', 'consent_ttl', 'roles',
+  'resource_servers',
 ] as const;
 
 /** The subset of a Client instance our hooks read (extra metadata keeps its snake_case name). */
@@ -20,10 +23,11 @@ export interface ClientExtras {
   access_token_ttl?: number;
   refresh_token_ttl?: number;
   roles?: string[];
+  resource_servers?: GrantableResources;
 }
 
 /** Maps a managed client onto oidc-provider client metadata. */
-export function toProviderMetadata(client: ClientRecord): ClientMetadata {
+export function toProviderMetadata(client: ClientRecord, resourceServers: GrantableResources): ClientMetadata {
   const isPublic = client.pkce === 'enforce_instead_of_secret';
   const digests = client.secrets.map((s) => s.digest);
   return {
@@ -49,16 +53,17 @@ export function toProviderMetadata(client: ClientRecord): ClientMetadata {
     session_ttl: client.session_ttl,
     consent_ttl: client.consent_ttl,
     roles: client.roles,
+    resource_servers: resourceServers,
   };
 }
 
 /** Read-only Client adapter over the management API's records (dynamic registration is off). */
-export function clientAdapter(clients: ClientService): Adapter {
+export function clientAdapter(clients: ClientService, resources: ResourceService): Adapter {
   const readOnly = async () => { throw new Error('clients are managed through /v1/applications/{appId}/clients'); };
   return {
     async find(id: string) {
       const record = await clients.find(id);
-      return record && (toProviderMetadata(record) as AdapterPayload);
+      return record && (toProviderMetadata(record, await grantableResources(resources, record)) as AdapterPayload);
     },
     upsert: readOnly,
     destroy: readOnly,

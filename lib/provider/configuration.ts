@@ -10,6 +10,7 @@ import { errorView, loggedOutView, logoutView } from '../../views/messages.js';
 import { EXTRA_CLIENT_METADATA, type ClientExtras } from './client-adapter.js';
 import { SCOPE_CLAIMS } from './account.js';
 import { pathPrefix } from '../http/prefix.js';
+import { resourceIndicators, resourceRefreshTokenTtl } from '../resources/indicators.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -76,6 +77,7 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       // the library's default policy already lets only the token's own client revoke it
       revocation: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
+      resourceIndicators: resourceIndicators(),
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => sendPage(ctx, 'Sign out', logoutView(form, ctx.oidc.client?.clientName)),
@@ -89,9 +91,10 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
     loadExistingGrant: loadExistingGrantWith(consents),
     rotateRefreshToken: true,
     ttl: {
-      AccessToken: (_ctx, _token, client) => extras(client)?.access_token_ttl ?? ttl.accessToken,
-      ClientCredentials: (_ctx, _token, client) => extras(client)?.access_token_ttl ?? ttl.clientCredentials,
-      RefreshToken: (_ctx, _token, client) => extras(client)?.refresh_token_ttl ?? ttl.refreshToken,
+      // a token for a resource lives as long as the resource says, else as long as the client says
+      AccessToken: (_ctx, token, client) => token.resourceServer?.accessTokenTTL ?? extras(client)?.access_token_ttl ?? ttl.accessToken,
+      ClientCredentials: (_ctx, token, client) => token.resourceServer?.accessTokenTTL ?? extras(client)?.access_token_ttl ?? ttl.clientCredentials,
+      RefreshToken: (_ctx, token, client) => resourceRefreshTokenTtl(token, client) ?? extras(client)?.refresh_token_ttl ?? ttl.refreshToken,
       AuthorizationCode: ttl.authorizationCode,
       IdToken: ttl.idToken,
       Interaction: ttl.interaction,

@@ -75,7 +75,9 @@ export class ThirdPartyConsent {
 
   /**
    * Applies an answer. An approval adds the shown scopes to this session's Grant and to the
-   * user's consent, and (re)starts the consent's validity period; a receipt is written.
+   * user's consent, and (re)starts the consent's validity period; a receipt is written. The
+   * scopes of a requested resource (RFC 8707) are granted with it, to this session's Grant
+   * only: they are not shown to the page nor kept with the consent.
    */
   async apply(details: Details, client: Client, decision: ConsentDecision): Promise<InteractionResults> {
     const { provider, consents } = this.deps;
@@ -97,6 +99,8 @@ export class ThirdPartyConsent {
     const [allowed, rejected] = [missingClaims.filter((c) => covered.has(c)), missingClaims.filter((c) => !covered.has(c))];
     if (allowed.length) grant.addOIDCClaims(allowed);
     if (rejected.length) grant.rejectOIDCClaims(rejected);
+    const missingResourceScopes = (details.prompt.details.missingResourceScopes as Record<string, string[]> | undefined) ?? {};
+    for (const [indicator, scopes] of Object.entries(missingResourceScopes)) grant.addResourceScope(indicator, scopes.join(' '));
     grant.exp = epochSeconds() + (client.consent_ttl ?? this.deps.defaultConsentTtl);
     const grantId = await grant.save();
 

@@ -14,6 +14,9 @@ import { SecretHasher } from './clients/secrets.js';
 import { ClientService } from './clients/service.js';
 import { ApplicationService } from './applications/service.js';
 import { applicationRoutes } from './applications/routes.js';
+import { ResourceService } from './resources/service.js';
+import { resourceRoutes } from './resources/routes.js';
+import { grantableResources } from './resources/indicators.js';
 import { UserService } from './users/service.js';
 import { userRoutes } from './users/routes.js';
 import { providerConfiguration } from './provider/configuration.js';
@@ -45,6 +48,7 @@ export interface Idp {
   users: UserService;
   clients: ClientService;
   apps: ApplicationService;
+  resources: ResourceService;
   consents: ConsentService;
   logger: Logger;
   close(): Promise<void>;
@@ -75,12 +79,14 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   const users = new UserService(store);
   const clients = new ClientService(store, hasher, config.scopes, config.ttl);
   const apps = new ApplicationService(store, clients);
+  const resources = new ResourceService(store, clients, config.scopes, config.ttl);
   const consents = new ConsentService(store, config.ttl.consentReceipt);
   const consentRequests = new ConsentRequests(store);
   await clients.start();
+  await resources.start();
 
   const [jwks, cookieKeys] = await Promise.all([loadSigningKeys(store), loadCookieKeys(store, config.cookieKeys)]);
-  const clientModel = clientAdapter(clients);
+  const clientModel = clientAdapter(clients, resources);
   const provider = new Provider(config.issuer, providerConfiguration({
     config,
     adapter: (model) => (model === 'Client' ? clientModel : store.oidcAdapter(model)),
@@ -93,7 +99,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   provider.use(sameSitePerClient(config.publicUrl.startsWith('https://')));
   clients.checkMetadataWith(async (record) => {
     try {
-      await provider.Client.validate(toProviderMetadata(record));
+      await provider.Client.validate(toProviderMetadata(record, await grantableResources(resources, record)));
     } catch (err) {
       const described = err as { error_description?: string; message: string };
       throw new ApiError(400, described.error_description ?? described.message);
@@ -117,7 +123,8 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   const management = compose<Koa.Context>([
     requireRole(provider, clients, 'admin'),
     userRoutes(users, consents).routes(),
-    applicationRoutes(apps, clients, consents).routes(),
+    applicationRoutes(apps, clients, resources, consents).routes(),
+    resourceRoutes(apps, resources).routes(),
     consentRoutes(consents, consentRequests).routes(),
   ] as Koa.Middleware[]);
   const api = compose<Koa.Context>([
@@ -159,7 +166,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   }, CONSENT_SWEEP_INTERVAL_MS).unref();
 
   return {
-    app, provider, store, users, clients, apps, consents, logger,
+    app, provider, store, users, clients, apps, resources, consents, logger,
     close: async () => {
       clearInterval(sweep);
       await store.close();

@@ -2,9 +2,10 @@ import Router from '@koa/router';
 import type { ApplicationService } from './service.js';
 import { clientView, type ClientService } from '../clients/service.js';
 import type { ConsentService } from '../consents/service.js';
+import type { ResourceService } from '../resources/service.js';
 
 /** /v1/applications and their clients (seed 001). */
-export function applicationRoutes(apps: ApplicationService, clients: ClientService, consents: ConsentService): Router {
+export function applicationRoutes(apps: ApplicationService, clients: ClientService, resources: ResourceService, consents: ConsentService): Router {
   const admin = (ctx: { state: { managementClientId: string } }) => ({ type: 'admin' as const, id: ctx.state.managementClientId });
   const router = new Router({ prefix: '/v1/applications' });
 
@@ -24,12 +25,14 @@ export function applicationRoutes(apps: ApplicationService, clients: ClientServi
   router.delete('/:appId', async (ctx) => {
     const appClients = await clients.list(ctx.params.appId!);
     await apps.delete(ctx.params.appId!);
+    await resources.deleteAllOfApp(ctx.params.appId!);
     for (const client of appClients) await consents.revokeAll({ client_id: client.client_id }, admin(ctx));
     ctx.status = 204;
   });
 
   router.post('/:appId/clients', async (ctx) => {
     await apps.get(ctx.params.appId!);
+    await resources.checkClientResources(ctx.params.appId!, ctx.request.body);
     const { record, secret } = await clients.create(ctx.params.appId!, ctx.request.body);
     ctx.status = 201;
     // the only response that ever carries the secret
@@ -43,6 +46,7 @@ export function applicationRoutes(apps: ApplicationService, clients: ClientServi
     ctx.body = clientView(await clients.get(ctx.params.appId!, ctx.params.clientId!));
   });
   router.put('/:appId/clients/:clientId', async (ctx) => {
+    await resources.checkClientResources(ctx.params.appId!, ctx.request.body);
     ctx.body = clientView(await clients.update(ctx.params.appId!, ctx.params.clientId!, ctx.request.body));
   });
   router.delete('/:appId/clients/:clientId', async (ctx) => {

@@ -74,6 +74,8 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
     id_token_encryption_alg: yup.string().oneOf(ID_TOKEN_ENCRYPTION_ALGS).nullable().defined(),
     id_token_encryption_enc: yup.string().oneOf(ID_TOKEN_ENCRYPTION_ENCS).required(),
     enforce_fapi2: yup.boolean().required(),
+    // URIs of the application's resources this client may request (checked against them by the routes)
+    resources: yup.array(yup.string().max(2048).required()).max(50).required(),
   }).noUnknown()
     .test('redirects-for-code', 'redirect_uris: at least one is required for authorization_code',
       (c) => !c.grant_types.includes('authorization_code') || c.redirect_uris.length > 0)
@@ -135,6 +137,7 @@ export function defaultClientSettings(allowedScopes: readonly string[]): Omit<Cl
     id_token_encryption_alg: null,
     id_token_encryption_enc: 'A256GCM',
     enforce_fapi2: false,
+    resources: [],
   };
 }
 

@@ -1,12 +1,15 @@
 import type { Adapter, AdapterPayload, ClientMetadata } from 'oidc-provider';
 import type { ClientRecord, ClientService } from '../clients/service.js';
 import { SECRET_AUTH_METHODS } from '../clients/schema.js';
+import type { ResourceService } from '../resources/service.js';
+import { grantableResources, type GrantableResources } from '../resources/indicators.js';
 
 /** Our own client settings that oidc-provider carries on its Client instances. */
 export const EXTRA_CLIENT_METADATA = [
   'app_id', 'third_party', 'consent_uris', 'pkce_mode', 'secret_digests',
   'access_token_ttl', 'refresh_token_ttl', 'session_ttl', 'consent_ttl', 'roles',
   'tls_client_auth_ca', 'same_site', 'enforce_fapi2',
+  'resource_servers',
 ] as const;
 
 /**
@@ -32,10 +35,11 @@ export interface ClientExtras {
   tls_client_auth_ca?: string | null;
   same_site?: 'lax' | 'none';
   enforce_fapi2?: boolean;
+  resource_servers?: GrantableResources;
 }
 
 /** Maps a managed client onto oidc-provider client metadata. */
-export function toProviderMetadata(client: ClientRecord): ClientMetadata {
+export function toProviderMetadata(client: ClientRecord, resourceServers: GrantableResources): ClientMetadata {
   const isPublic = client.pkce === 'enforce_instead_of_secret';
   const usesSecret = !isPublic && (SECRET_AUTH_METHODS as readonly string[]).includes(client.token_endpoint_auth_method);
   const digests = client.secrets.map((s) => s.digest);
@@ -75,16 +79,17 @@ export function toProviderMetadata(client: ClientRecord): ClientMetadata {
     tls_client_auth_ca: client.tls_client_auth_ca,
     same_site: client.same_site,
     enforce_fapi2: client.enforce_fapi2,
+    resource_servers: resourceServers,
   };
 }
 
 /** Read-only Client adapter over the management API's records (dynamic registration is off). */
-export function clientAdapter(clients: ClientService): Adapter {
+export function clientAdapter(clients: ClientService, resources: ResourceService): Adapter {
   const readOnly = async () => { throw new Error('clients are managed through /v1/applications/{appId}/clients'); };
   return {
     async find(id: string) {
       const record = await clients.find(id);
-      return record && (toProviderMetadata(record) as AdapterPayload);
+      return record && (toProviderMetadata(record, await grantableResources(resources, record)) as AdapterPayload);
     },
     upsert: readOnly,
     destroy: readOnly,

@@ -11,6 +11,7 @@ import { EXTRA_CLIENT_METADATA, type ClientExtras } from './client-adapter.js';
 import { SCOPE_CLAIMS } from './account.js';
 import { pathPrefix } from '../http/prefix.js';
 import { mtlsHooks } from './mtls.js';
+import { resourceIndicators, resourceRefreshTokenTtl } from '../resources/indicators.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -88,6 +89,7 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       encryption: { enabled: true },
       // clients with enforce_fapi2 run under the FAPI 2.0 Security Profile
       fapi: { enabled: true, profile: (_ctx, client) => (extras(client)?.enforce_fapi2 ? '2.0' : undefined) },
+      resourceIndicators: resourceIndicators(),
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => sendPage(ctx, 'Sign out', logoutView(form, ctx.oidc.client?.clientName)),
@@ -102,9 +104,10 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
     // FAPI 2.0 asks not to rotate refresh tokens (its clients' tokens are sender-constrained)
     rotateRefreshToken: (ctx) => !extras(ctx.oidc.client)?.enforce_fapi2,
     ttl: {
-      AccessToken: (_ctx, _token, client) => extras(client)?.access_token_ttl ?? ttl.accessToken,
-      ClientCredentials: (_ctx, _token, client) => extras(client)?.access_token_ttl ?? ttl.clientCredentials,
-      RefreshToken: (_ctx, _token, client) => extras(client)?.refresh_token_ttl ?? ttl.refreshToken,
+      // a token for a resource lives as long as the resource says, else as long as the client says
+      AccessToken: (_ctx, token, client) => token.resourceServer?.accessTokenTTL ?? extras(client)?.access_token_ttl ?? ttl.accessToken,
+      ClientCredentials: (_ctx, token, client) => token.resourceServer?.accessTokenTTL ?? extras(client)?.access_token_ttl ?? ttl.clientCredentials,
+      RefreshToken: (_ctx, token, client) => resourceRefreshTokenTtl(token, client) ?? extras(client)?.refresh_token_ttl ?? ttl.refreshToken,
       AuthorizationCode: ttl.authorizationCode,
       IdToken: ttl.idToken,
       Interaction: ttl.interaction,

@@ -3,7 +3,7 @@ import type { ApplicationService } from './service.js';
 import { clientView, type ClientService } from '../clients/service.js';
 import type { ConsentService } from '../consents/service.js';
 
-/** /v1/applications and their clients (seed 001). */
+/** /v1/applications, their clients and the clients' secrets (seed 001). */
 export function applicationRoutes(apps: ApplicationService, clients: ClientService, consents: ConsentService): Router {
   const admin = (ctx: { state: { managementClientId: string } }) => ({ type: 'admin' as const, id: ctx.state.managementClientId });
   const router = new Router({ prefix: '/v1/applications' });
@@ -48,6 +48,16 @@ export function applicationRoutes(apps: ApplicationService, clients: ClientServi
   router.delete('/:appId/clients/:clientId', async (ctx) => {
     await clients.delete(ctx.params.appId!, ctx.params.clientId!);
     await consents.revokeAll({ client_id: ctx.params.clientId! }, admin(ctx));
+    ctx.status = 204;
+  });
+
+  // rotation: the new secret is shown once and the old one keeps working until it is retired
+  router.post('/:appId/clients/:clientId/secrets/rotate', async (ctx) => {
+    ctx.status = 201;
+    ctx.body = await clients.rotateSecret(ctx.params.appId!, ctx.params.clientId!);
+  });
+  router.delete('/:appId/clients/:clientId/secrets/:secretId', async (ctx) => {
+    await clients.retireSecret(ctx.params.appId!, ctx.params.clientId!, ctx.params.secretId!);
     ctx.status = 204;
   });
   return router;

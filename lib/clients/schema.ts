@@ -4,7 +4,7 @@ import { redirectUriProblem, type ClientType } from './redirect-uris.js';
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
 export const PKCE_MODES = ['allow', 'enforce_with_secret', 'enforce_instead_of_secret'] as const;
-export const ROLES = ['admin'] as const;
+export const ROLES = ['admin', 'viewer', 'user_manager', 'app_manager', 'consent_manager'] as const;
 
 const DAY = 86_400;
 

@@ -8,7 +8,7 @@ import type { Config } from './config.js';
 import { createLogger, requestLog, type Logger } from './logger.js';
 import { ApiError, jsonErrors } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
-import { requireRole } from './http/admin-auth.js';
+import { requireManagementPermission } from './http/admin-auth.js';
 import { SEED_PREFIX } from './http/prefix.js';
 import { SecretHasher } from './clients/secrets.js';
 import { ClientService } from './clients/service.js';
@@ -121,7 +121,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     myConsentRoutes(consents).routes(),
   ] as Koa.Middleware[]);
   const management = compose<Koa.Context>([
-    requireRole(provider, clients, 'admin'),
+    requireManagementPermission(provider, clients),
     userRoutes(users, consents).routes(),
     applicationRoutes(apps, clients, resources, consents).routes(),
     resourceRoutes(apps, resources).routes(),

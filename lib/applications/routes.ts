@@ -1,12 +1,22 @@
 import Router from '@koa/router';
+import type { Context } from 'koa';
+import { requireHeldRoles } from '../http/admin-auth.js';
 import type { ApplicationService } from './service.js';
 import { clientView, type ClientService } from '../clients/service.js';
 import type { ConsentService } from '../consents/service.js';
 import type { ResourceService } from '../resources/service.js';
 
-/** /v1/applications and their clients (seed 001). */
+/** /v1/applications, their clients and the clients' secrets (seed 001). */
 export function applicationRoutes(apps: ApplicationService, clients: ClientService, resources: ResourceService, consents: ConsentService): Router {
   const admin = (ctx: { state: { managementClientId: string } }) => ({ type: 'admin' as const, id: ctx.state.managementClientId });
+  // no escalation: changing a client needs the roles it holds and the roles it is given
+  const rolesIn = (body: unknown) => {
+    const roles = (body as { roles?: unknown } | undefined)?.roles;
+    return Array.isArray(roles) ? roles : [];
+  };
+  const requireRolesOfClient = async (ctx: Context) => {
+    requireHeldRoles(ctx, (await clients.get(ctx.params.appId!, ctx.params.clientId!)).roles);
+  };
   const router = new Router({ prefix: '/v1/applications' });
 
   router.post('/', async (ctx) => {
@@ -24,6 +34,7 @@ export function applicationRoutes(apps: ApplicationService, clients: ClientServi
   });
   router.delete('/:appId', async (ctx) => {
     const appClients = await clients.list(ctx.params.appId!);
+    requireHeldRoles(ctx, appClients.flatMap((client) => client.roles));
     await apps.delete(ctx.params.appId!);
     await resources.deleteAllOfApp(ctx.params.appId!);
     for (const client of appClients) await consents.revokeAll({ client_id: client.client_id }, admin(ctx));
@@ -33,6 +44,7 @@ export function applicationRoutes(apps: ApplicationService, clients: ClientServi
   router.post('/:appId/clients', async (ctx) => {
     await apps.get(ctx.params.appId!);
     await resources.checkClientResources(ctx.params.appId!, ctx.request.body);
+    requireHeldRoles(ctx, rolesIn(ctx.request.body));
     const { record, secret } = await clients.create(ctx.params.appId!, ctx.request.body);
     ctx.status = 201;
     // the only response that ever carries the secret
@@ -47,11 +59,26 @@ export function applicationRoutes(apps: ApplicationService, clients: ClientServi
   });
   router.put('/:appId/clients/:clientId', async (ctx) => {
     await resources.checkClientResources(ctx.params.appId!, ctx.request.body);
+    await requireRolesOfClient(ctx);
+    requireHeldRoles(ctx, rolesIn(ctx.request.body));
     ctx.body = clientView(await clients.update(ctx.params.appId!, ctx.params.clientId!, ctx.request.body));
   });
   router.delete('/:appId/clients/:clientId', async (ctx) => {
+    await requireRolesOfClient(ctx);
     await clients.delete(ctx.params.appId!, ctx.params.clientId!);
     await consents.revokeAll({ client_id: ctx.params.clientId! }, admin(ctx));
+    ctx.status = 204;
+  });
+
+  // rotation: the new secret is shown once and the old one keeps working until it is retired
+  router.post('/:appId/clients/:clientId/secrets/rotate', async (ctx) => {
+    await requireRolesOfClient(ctx);
+    ctx.status = 201;
+    ctx.body = await clients.rotateSecret(ctx.params.appId!, ctx.params.clientId!);
+  });
+  router.delete('/:appId/clients/:clientId/secrets/:secretId', async (ctx) => {
+    await requireRolesOfClient(ctx);
+    await clients.retireSecret(ctx.params.appId!, ctx.params.clientId!, ctx.params.secretId!);
     ctx.status = 204;
   });
   return router;

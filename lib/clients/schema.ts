@@ -14,7 +14,7 @@ export const SAME_SITE = ['lax', 'none'] as const;
 export const ID_TOKEN_ENCRYPTION_ALGS = ['RSA-OAEP', 'RSA-OAEP-256'] as const;
 export const ID_TOKEN_ENCRYPTION_ENCS = ['A128GCM', 'A256GCM', 'A128CBC-HS256', 'A256CBC-HS512'] as const;
 export const PKCE_MODES = ['allow', 'enforce_with_secret', 'enforce_instead_of_secret'] as const;
-export const ROLES = ['admin'] as const;
+export const ROLES = ['admin', 'viewer', 'user_manager', 'app_manager', 'consent_manager'] as const;
 
 const DAY = 86_400;
 

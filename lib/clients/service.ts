@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Store } from '../../adapters/index.js';
 import type { TtlConfig } from '../config.js';
-import { notFound } from '../http/errors.js';
+import { conflict, notFound } from '../http/errors.js';
 import { requireObject, validateBody } from '../http/validate.js';
 import { clientSettingsSchema, defaultClientSettings, type ClientSettings } from './schema.js';
 import { SecretHasher } from './secrets.js';
@@ -21,15 +21,28 @@ export interface ClientRecord extends ClientSettings {
   updated_at: number;
 }
 
+/** A new secret, answered once by the rotate endpoint. */
+export interface IssuedSecret {
+  secret_id: string;
+  client_secret: string;
+  created_at: number;
+}
+
 /** What the API shows: never a digest. */
 export type ClientView = Omit<ClientRecord, 'secrets'> & { secrets: Array<Omit<StoredSecret, 'digest'>> };
 
 const CHANGES_CHANNEL = 'clients:changed';
 const CACHE_TTL_MS = 30_000;
 const CACHE_MAX = 10_000;
+/** Rotation keeps the old secret working until it is retired: two at most (seed 001). */
+const MAX_ACTIVE_SECRETS = 2;
+/** Longest a change to one client may hold its lock if the instance dies mid-way (seconds). */
+const LOCK_TTL = 10;
 
 const clientKey = (id: string) => `client:${id}`;
 const appClientsKey = (appId: string) => `app-clients:${appId}`;
+const clientLockKey = (id: string) => `client-lock:${id}`;
+const isPublic = (record: ClientRecord) => record.pkce === 'enforce_instead_of_secret';
 
 export function clientView({ secrets, ...record }: ClientRecord): ClientView {
   return { ...record, secrets: secrets.map(({ digest: _omit, ...secret }) => secret) };
@@ -113,14 +126,43 @@ export class ClientService {
 
   /** Merges a partial body into the stored settings and validates the result as a whole. */
   async update(appId: string, clientId: string, patch: unknown): Promise<ClientRecord> {
-    const current = await this.get(appId, clientId);
-    const changes = requireObject(patch);
-    const { client_id: _id, app_id: _app, secrets, created_at: _c, updated_at: _u, ...settings } = current;
-    // defaults first: records saved before a setting existed take its default
-    const merged = validateBody(this.schema, { ...this.defaults, ...settings, ...changes });
-    const record: ClientRecord = { ...current, ...merged, secrets, updated_at: epochSeconds() };
-    await this.save(record);
-    return record;
+    return this.exclusive(clientId, async () => {
+      const current = await this.get(appId, clientId);
+      const changes = requireObject(patch);
+      const { client_id: _id, app_id: _app, secrets, created_at: _c, updated_at: _u, ...settings } = current;
+      // defaults first: records saved before a setting existed take its default
+      const merged = validateBody(this.schema, { ...this.defaults, ...settings, ...changes });
+      const record: ClientRecord = { ...current, ...merged, secrets, updated_at: epochSeconds() };
+      await this.save(record);
+      return record;
+    });
+  }
+
+  /** Adds a secret; the old one keeps working until retired. The plain secret is returned once. */
+  async rotateSecret(appId: string, clientId: string): Promise<IssuedSecret> {
+    return this.exclusive(clientId, async () => {
+      const current = await this.get(appId, clientId);
+      if (isPublic(current)) throw conflict('A public client (pkce enforce_instead_of_secret) has no secrets to rotate');
+      if (current.secrets.length >= MAX_ACTIVE_SECRETS) {
+        throw conflict(`The client already has ${MAX_ACTIVE_SECRETS} active secrets; retire one (DELETE .../secrets/{secret_id}) before rotating`);
+      }
+      const plain = SecretHasher.generate();
+      const secret = this.newSecret(plain);
+      await this.save({ ...current, secrets: [...current.secrets, secret], updated_at: epochSeconds() });
+      return { secret_id: secret.secret_id, client_secret: plain, created_at: secret.created_at };
+    });
+  }
+
+  /** Retires a secret at once, on every instance; a confidential client keeps at least one. */
+  async retireSecret(appId: string, clientId: string, secretId: string): Promise<void> {
+    await this.exclusive(clientId, async () => {
+      const current = await this.get(appId, clientId);
+      if (!current.secrets.some((s) => s.secret_id === secretId)) throw notFound('Secret');
+      if (current.secrets.length === 1 && !isPublic(current)) {
+        throw conflict('Cannot retire the last secret of a client; rotate first so it keeps a working secret');
+      }
+      await this.save({ ...current, secrets: current.secrets.filter((s) => s.secret_id !== secretId), updated_at: epochSeconds() });
+    });
   }
 
   /** Bootstrap management client: created, or its secret and role brought in line with the environment. */
@@ -143,15 +185,32 @@ export class ClientService {
   }
 
   async delete(appId: string, clientId: string): Promise<void> {
-    await this.get(appId, clientId);
-    await this.store.delete([clientKey(clientId)]);
-    await this.store.setRemove(appClientsKey(appId), clientId);
-    await this.store.publish(CHANGES_CHANNEL, clientId);
+    await this.exclusive(clientId, async () => {
+      await this.get(appId, clientId);
+      await this.store.delete([clientKey(clientId)]);
+      await this.store.setRemove(appClientsKey(appId), clientId);
+      await this.store.publish(CHANGES_CHANNEL, clientId);
+    });
   }
 
   async deleteAllOfApp(appId: string): Promise<void> {
     for (const record of await this.list(appId)) await this.delete(appId, record.client_id);
     await this.store.delete([appClientsKey(appId)]);
+  }
+
+  /**
+   * Runs one read-modify-write of a client alone, so a concurrent change (a second rotation, a
+   * PUT, a delete) can neither overwrite it nor resurrect a deleted client: it gets 409 instead.
+   */
+  private async exclusive<T>(clientId: string, change: () => Promise<T>): Promise<T> {
+    if (!(await this.store.createJSON(clientLockKey(clientId), epochSeconds(), LOCK_TTL))) {
+      throw conflict('The client is being changed by another request; try again');
+    }
+    try {
+      return await change();
+    } finally {
+      await this.store.delete([clientLockKey(clientId)]);
+    }
   }
 
   private newSecret(secret: string): StoredSecret {

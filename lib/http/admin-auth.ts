@@ -2,8 +2,7 @@ import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { ClientService } from '../clients/service.js';
 import { ApiError } from './errors.js';
-
-export type Role = 'admin';
+import { describePermission, requiredPermission, rolesGrant, rolesNotHeld } from './permissions.js';
 
 /** The Bearer token of the request (RFC 6750 header form); a 401 challenge without one. */
 export function bearerToken(ctx: Context): string {
@@ -14,10 +13,10 @@ export function bearerToken(ctx: Context): string {
 
 /**
  * Management APIs take a Bearer client access token (client_credentials at /oidc/token).
- * The token's client must hold the role; user tokens, expired, revoked or sender-constrained
- * tokens are refused.
+ * The token's client must hold a role that grants the request's permission (lib/http/permissions.ts);
+ * user tokens, expired, revoked or sender-constrained tokens are refused.
  */
-export function requireRole(provider: Provider, clients: ClientService, role: Role): Middleware {
+export function requireManagementPermission(provider: Provider, clients: ClientService): Middleware {
   const unauthorized = (description: string) => new ApiError(401, 'Unauthorized', {
     'WWW-Authenticate': `Bearer error="invalid_token", error_description="${description}"`,
   });
@@ -28,8 +27,20 @@ export function requireRole(provider: Provider, clients: ClientService, role: Ro
     if (token.jkt || token['x5t#S256']) throw unauthorized('sender-constrained tokens are not accepted here');
     const client = await clients.find(token.clientId);
     if (!client) throw unauthorized('access token is invalid or expired');
-    if (!client.roles.includes(role)) throw new ApiError(403, 'Forbidden: the client lacks the management role');
+    const permission = requiredPermission(ctx.method, ctx.path);
+    if (!rolesGrant(client.roles, permission)) {
+      throw new ApiError(403, `Forbidden: the client's roles do not grant ${describePermission(permission)}`);
+    }
     ctx.state.managementClientId = client.client_id;
+    ctx.state.managementRoles = client.roles;
     await next();
   };
+}
+
+/** 403 unless the calling management client holds every one of the roles (see rolesNotHeld). */
+export function requireHeldRoles(ctx: Context, roles: readonly unknown[]): void {
+  const missing = rolesNotHeld(ctx.state.managementRoles as string[], roles.filter((r): r is string => typeof r === 'string'));
+  if (missing.length) {
+    throw new ApiError(403, `Forbidden: only a client holding ${missing.join(', ')} (or admin) may assign it or manage a client that holds it`);
+  }
 }

@@ -14,7 +14,7 @@ export function bearerToken(ctx: Context): string {
 /**
  * Management APIs take a Bearer client access token (client_credentials at /oidc/token).
  * The token's client must hold a role that grants the request's permission (lib/http/permissions.ts);
- * user tokens, expired, revoked or sender-constrained tokens are refused.
+ * user tokens, expired, revoked, sender-constrained or resource-audience tokens are refused.
  */
 export function requireManagementPermission(provider: Provider, clients: ClientService): Middleware {
   const unauthorized = (description: string) => new ApiError(401, 'Unauthorized', {
@@ -25,6 +25,8 @@ export function requireManagementPermission(provider: Provider, clients: ClientS
     if (!token?.clientId || token.isExpired) throw unauthorized('access token is invalid or expired');
     // a DPoP- or certificate-bound token is only good with its proof, which this API does not check
     if (token.jkt || token['x5t#S256']) throw unauthorized('sender-constrained tokens are not accepted here');
+    // a token issued for a resource server (RFC 8707 aud) is that server's, not ours
+    if (token.aud) throw unauthorized('this token is for another audience');
     const client = await clients.find(token.clientId);
     if (!client) throw unauthorized('access token is invalid or expired');
     const permission = requiredPermission(ctx.method, ctx.path);

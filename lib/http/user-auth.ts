@@ -23,6 +23,7 @@ export function requireUserToken(provider: Provider): Middleware {
       throw invalidToken('access token is invalid or expired');
     }
     if (token.jkt || token['x5t#S256']) throw invalidToken('sender-constrained tokens are not accepted here');
+    if (token.aud) throw invalidToken('this token is for another audience');
     const client = await provider.Client.find(token.clientId!);
     if (!client || isThirdParty(client)) throw new ApiError(403, 'Forbidden: only the tenant\'s own apps may manage consents');
     ctx.state.userId = token.accountId;

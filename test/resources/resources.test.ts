@@ -195,6 +195,17 @@ describe('resources', () => {
       expect((await oidc.tokenIntrospection(rp, plain.access_token)).aud).toBeUndefined();
     });
 
+    it('keeps resource tokens away from the IdP\'s own APIs, whatever the client\'s roles', async () => {
+      const admin = await api(t, 'POST', `/v1/applications/${fx.appId}/clients`, {
+        name: 'admin with a resource', grant_types: ['client_credentials'], scopes: [], roles: ['admin'], resources: [payments.uri],
+      });
+      const adminRp = await oidc.discovery(new URL(t.issuer), admin.body.client_id, admin.body.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
+      const forPayments = await oidc.clientCredentialsGrant(adminRp, { resource: payments.uri });
+      expect((await api(t, 'GET', '/v1/applications', undefined, forPayments.access_token)).status).toBe(401);
+      const forUs = await oidc.clientCredentialsGrant(adminRp, {});
+      expect((await api(t, 'GET', '/v1/applications', undefined, forUs.access_token)).status).toBe(200);
+    });
+
     it('grants a third party the resource scopes together with the consented scopes (no second consent round)', async () => {
       const tp = await createThirdParty(t, fx, { scopes: ['openid'], resources: [payments.uri] });
       const browser = new Browser();

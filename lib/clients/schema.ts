@@ -1,5 +1,6 @@
 import * as yup from 'yup';
 import { redirectUriProblem, type ClientType } from './redirect-uris.js';
+import { PREDEFINED_CLAIMS } from '../provider/predefined-claims.js';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
@@ -7,6 +8,9 @@ export const PKCE_MODES = ['allow', 'enforce_with_secret', 'enforce_instead_of_s
 export const ROLES = ['admin'] as const;
 
 const DAY = 86_400;
+
+/** A selection of predefined claims (seed 001 "Pre-defined Custom Claims"). */
+const claimList = () => yup.array(yup.string().oneOf(PREDEFINED_CLAIMS).required()).required();
 
 /** A list of URIs under the redirect-URI rules of the client's type (or of a fixed one). */
 function uriList(label: string, fixedType?: ClientType) {
@@ -41,6 +45,9 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
     consent_uris: uriList('consent_uris', 'web').required(),
     consent_ttl: yup.number().integer().min(1).max(365 * DAY).required(),
     roles: yup.array(yup.string().oneOf(ROLES).required()).required(),
+    id_token_claims: claimList(),
+    userinfo_claims: claimList(),
+    userinfo_includes_id_token_claims: yup.boolean().required(),
   }).noUnknown()
     .test('redirects-for-code', 'redirect_uris: at least one is required for authorization_code',
       (c) => !c.grant_types.includes('authorization_code') || c.redirect_uris.length > 0)
@@ -53,7 +60,9 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
     .test('third-party-no-roles', 'roles: a third-party client cannot hold management roles',
       (c) => !c.third_party || c.roles.length === 0)
     .test('public-no-client-credentials', 'grant_types: client_credentials needs a client secret (pkce enforce_instead_of_secret makes the client public)',
-      (c) => c.pkce !== 'enforce_instead_of_secret' || !c.grant_types.includes('client_credentials'));
+      (c) => c.pkce !== 'enforce_instead_of_secret' || !c.grant_types.includes('client_credentials'))
+    .test('userinfo-claims-from-id-token', 'userinfo_claims: must be empty when userinfo_includes_id_token_claims is true (userinfo then returns id_token_claims)',
+      (c) => !c.userinfo_includes_id_token_claims || c.userinfo_claims.length === 0);
 }
 
 export type ClientSettings = yup.InferType<ReturnType<typeof clientSettingsSchema>>;
@@ -75,5 +84,8 @@ export function defaultClientSettings(allowedScopes: readonly string[]): Omit<Cl
     consent_uris: [],
     consent_ttl: 30 * DAY,
     roles: [],
+    id_token_claims: [],
+    userinfo_claims: [],
+    userinfo_includes_id_token_claims: false,
   };
 }

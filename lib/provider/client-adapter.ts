@@ -5,6 +5,7 @@ import type { ClientRecord, ClientService } from '../clients/service.js';
 export const EXTRA_CLIENT_METADATA = [
   'app_id', 'third_party', 'consent_uris', 'pkce_mode', 'secret_digests',
   'access_token_ttl', 'refresh_token_ttl', 'session_ttl', 'consent_ttl', 'roles',
+  'id_token_claims', 'userinfo_claims', 'userinfo_includes_id_token_claims',
 ] as const;
 
 /** The subset of a Client instance our hooks read (extra metadata keeps its snake_case name). */
@@ -20,6 +21,9 @@ export interface ClientExtras {
   access_token_ttl?: number;
   refresh_token_ttl?: number;
   roles?: string[];
+  id_token_claims?: string[];
+  userinfo_claims?: string[];
+  userinfo_includes_id_token_claims?: boolean;
 }
 
 /** Maps a managed client onto oidc-provider client metadata. */
@@ -49,6 +53,9 @@ export function toProviderMetadata(client: ClientRecord): ClientMetadata {
     session_ttl: client.session_ttl,
     consent_ttl: client.consent_ttl,
     roles: client.roles,
+    id_token_claims: client.id_token_claims,
+    userinfo_claims: client.userinfo_claims,
+    userinfo_includes_id_token_claims: client.userinfo_includes_id_token_claims,
   };
 }
 

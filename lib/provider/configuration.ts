@@ -8,7 +8,8 @@ import type { ConsentService } from '../consents/service.js';
 import { renderPage } from '../../views/layout.js';
 import { errorView, loggedOutView, logoutView } from '../../views/messages.js';
 import { EXTRA_CLIENT_METADATA, type ClientExtras } from './client-adapter.js';
-import { SCOPE_CLAIMS } from './account.js';
+import { claimsConfiguration } from './account.js';
+import { carryOrgId } from './org-id.js';
 import { pathPrefix } from '../http/prefix.js';
 
 export interface ProviderDeps {
@@ -44,7 +45,8 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
     jwks: jwks as Configuration['jwks'],
     cookies: { keys: cookieKeys, long: cookie, short: cookie },
     scopes: config.scopes,
-    claims: Object.fromEntries(config.scopes.map((scope) => [scope, SCOPE_CLAIMS[scope] ?? []])),
+    claims: claimsConfiguration(config.scopes),
+    extraParams: { org_id: carryOrgId },
     acrValues: config.acrValues,
     responseTypes: ['code'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],

@@ -1,6 +1,7 @@
 import * as yup from 'yup';
 import { redirectUriProblem, type ClientType } from './redirect-uris.js';
 import { PREDEFINED_CLAIMS } from '../provider/predefined-claims.js';
+import { PROMPT_VALUES } from '../../policies/allowed-prompts.js';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
@@ -48,6 +49,7 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
     id_token_claims: claimList(),
     userinfo_claims: claimList(),
     userinfo_includes_id_token_claims: yup.boolean().required(),
+    allowed_prompts: yup.array(yup.string().oneOf(PROMPT_VALUES).required()).required(),
   }).noUnknown()
     .test('redirects-for-code', 'redirect_uris: at least one is required for authorization_code',
       (c) => !c.grant_types.includes('authorization_code') || c.redirect_uris.length > 0)
@@ -87,5 +89,6 @@ export function defaultClientSettings(allowedScopes: readonly string[]): Omit<Cl
     id_token_claims: [],
     userinfo_claims: [],
     userinfo_includes_id_token_claims: false,
+    allowed_prompts: [...PROMPT_VALUES],
   };
 }

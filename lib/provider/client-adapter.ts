@@ -5,7 +5,7 @@ import type { ClientRecord, ClientService } from '../clients/service.js';
 export const EXTRA_CLIENT_METADATA = [
   'app_id', 'third_party', 'consent_uris', 'pkce_mode', 'secret_digests',
   'access_token_ttl', 'refresh_token_ttl', 'session_ttl', 'consent_ttl', 'roles',
-  'id_token_claims', 'userinfo_claims', 'userinfo_includes_id_token_claims',
+  'id_token_claims', 'userinfo_claims', 'userinfo_includes_id_token_claims', 'allowed_prompts',
 ] as const;
 
 /** The subset of a Client instance our hooks read (extra metadata keeps its snake_case name). */
@@ -24,6 +24,8 @@ export interface ClientExtras {
   id_token_claims?: string[];
   userinfo_claims?: string[];
   userinfo_includes_id_token_claims?: boolean;
+  /** absent on clients saved before it existed: every prompt value */
+  allowed_prompts?: string[];
 }
 
 /** Maps a managed client onto oidc-provider client metadata. */
@@ -56,6 +58,7 @@ export function toProviderMetadata(client: ClientRecord): ClientMetadata {
     id_token_claims: client.id_token_claims,
     userinfo_claims: client.userinfo_claims,
     userinfo_includes_id_token_claims: client.userinfo_includes_id_token_claims,
+    allowed_prompts: client.allowed_prompts,
   };
 }
 

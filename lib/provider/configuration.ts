@@ -10,6 +10,7 @@ import { errorView, loggedOutView, logoutView } from '../../views/messages.js';
 import { EXTRA_CLIENT_METADATA, type ClientExtras } from './client-adapter.js';
 import { claimsConfiguration } from './account.js';
 import { carryOrgId } from './org-id.js';
+import { allowedPromptsOnly } from '../../policies/allowed-prompts.js';
 import { pathPrefix } from '../http/prefix.js';
 
 export interface ProviderDeps {
@@ -46,7 +47,7 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
     cookies: { keys: cookieKeys, long: cookie, short: cookie },
     scopes: config.scopes,
     claims: claimsConfiguration(config.scopes),
-    extraParams: { org_id: carryOrgId },
+    extraParams: { org_id: carryOrgId, prompt: allowedPromptsOnly },
     acrValues: config.acrValues,
     responseTypes: ['code'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],

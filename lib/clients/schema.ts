@@ -9,6 +9,7 @@ export const PKCE_MODES = ['allow', 'enforce_with_secret', 'enforce_instead_of_s
 export const ROLES = ['admin'] as const;
 
 const DAY = 86_400;
+const REFRESH_CHAIN_DEFAULT = 14 * DAY;
 
 /** A selection of predefined claims (seed 001 "Pre-defined Custom Claims"). */
 const claimList = () => yup.array(yup.string().oneOf(PREDEFINED_CLAIMS).required()).required();
@@ -39,8 +40,15 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
     token_endpoint_auth_method: yup.string().oneOf(AUTH_METHODS).required(),
     pkce: yup.string().oneOf(PKCE_MODES).required(),
     access_token_ttl: yup.number().integer().min(60).max(DAY).required(),
-    refresh_token_ttl: yup.number().integer().min(60).max(365 * DAY).required(),
-    session_ttl: yup.number().integer().min(60).max(365 * DAY).required(),
+    refresh_token_ttl: yup.number().integer().min(1).max(365 * DAY).required(),
+    // absolute lifetime of a rotating refresh-token chain; 2 weeks unless refresh_token_ttl is longer
+    // (also for clients saved before this setting existed)
+    max_refresh_token_ttl: yup.number().integer().max(365 * DAY)
+      .when('refresh_token_ttl', ([refresh], schema) => (Number.isInteger(refresh)
+        ? schema.min(refresh as number, '${path} must be at least refresh_token_ttl (${min})')
+          .default(Math.max(REFRESH_CHAIN_DEFAULT, refresh as number))
+        : schema)),
+    session_ttl: yup.number().integer().min(1).max(365 * DAY).required(),
     third_party: yup.boolean().required(),
     // consent pages belong to the first party's web app: web rules whatever this client's type
     consent_uris: uriList('consent_uris', 'web').required(),

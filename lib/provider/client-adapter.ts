@@ -5,7 +5,7 @@ import type { ClientRecord, ClientService } from '../clients/service.js';
 export const EXTRA_CLIENT_METADATA = [
   'app_id', 'third_party', 'consent_uris', 'pkce_mode', 'secret_digests',
   'access_token_ttl', 'refresh_token_ttl', 'session_ttl', 'consent_ttl', 'roles',
-  'id_token_claims', 'userinfo_claims', 'userinfo_includes_id_token_claims', 'allowed_prompts',
+  'id_token_claims', 'userinfo_claims', 'userinfo_includes_id_token_claims', 'allowed_prompts', 'max_refresh_token_ttl',
 ] as const;
 
 /** The subset of a Client instance our hooks read (extra metadata keeps its snake_case name). */
@@ -20,6 +20,9 @@ export interface ClientExtras {
   secret_digests?: string[];
   access_token_ttl?: number;
   refresh_token_ttl?: number;
+  /** absent on clients saved before it existed: no cap beyond refresh_token_ttl */
+  max_refresh_token_ttl?: number;
+  session_ttl?: number;
   roles?: string[];
   id_token_claims?: string[];
   userinfo_claims?: string[];
@@ -59,6 +62,7 @@ export function toProviderMetadata(client: ClientRecord): ClientMetadata {
     userinfo_claims: client.userinfo_claims,
     userinfo_includes_id_token_claims: client.userinfo_includes_id_token_claims,
     allowed_prompts: client.allowed_prompts,
+    max_refresh_token_ttl: client.max_refresh_token_ttl,
   };
 }
 

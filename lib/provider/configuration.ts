@@ -11,6 +11,7 @@ import { EXTRA_CLIENT_METADATA, type ClientExtras } from './client-adapter.js';
 import { claimsConfiguration } from './account.js';
 import { carryOrgId } from './org-id.js';
 import { allowedPromptsOnly } from '../../policies/allowed-prompts.js';
+import { epochSeconds } from '../time.js';
 import { pathPrefix } from '../http/prefix.js';
 
 export interface ProviderDeps {
@@ -94,7 +95,14 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
     ttl: {
       AccessToken: (_ctx, _token, client) => extras(client)?.access_token_ttl ?? ttl.accessToken,
       ClientCredentials: (_ctx, _token, client) => extras(client)?.access_token_ttl ?? ttl.clientCredentials,
-      RefreshToken: (_ctx, _token, client) => extras(client)?.refresh_token_ttl ?? ttl.refreshToken,
+      // rotation copies `iiat` (the first token's iat): no token of the chain outlives
+      // iiat + max_refresh_token_ttl (seed 001 "Max refresh time")
+      RefreshToken: (_ctx, token, client) => {
+        const own = extras(client)?.refresh_token_ttl ?? ttl.refreshToken;
+        const chain = extras(client)?.max_refresh_token_ttl;
+        if (chain === undefined) return own;
+        return Math.max(1, Math.min(own, (token.iiat ?? epochSeconds()) + chain - epochSeconds()));
+      },
       AuthorizationCode: ttl.authorizationCode,
       IdToken: ttl.idToken,
       Interaction: ttl.interaction,

@@ -90,7 +90,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   const provider = new Provider(config.issuer, providerConfiguration({
     config,
     adapter: (model) => (model === 'Client' ? clientModel : store.oidcAdapter(model)),
-    findAccount: accountFinder(users),
+    findAccount: accountFinder({ users, apps, tenantId: config.tenantId }),
     jwks,
     cookieKeys,
     consents,

@@ -3,6 +3,8 @@ import { redirectUriProblem, type ClientType } from './redirect-uris.js';
 import {
   hasCertificateKey, hasRsaEncryptionKey, jwksProblem, pemChainProblem, subjectDnProblem, type Jwks,
 } from './key-material.js';
+import { PREDEFINED_CLAIMS } from '../provider/predefined-claims.js';
+import { PROMPT_VALUES } from '../../policies/allowed-prompts.js';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 export const SECRET_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
@@ -17,6 +19,10 @@ export const PKCE_MODES = ['allow', 'enforce_with_secret', 'enforce_instead_of_s
 export const ROLES = ['admin', 'viewer', 'user_manager', 'app_manager', 'consent_manager'] as const;
 
 const DAY = 86_400;
+const REFRESH_CHAIN_DEFAULT = 14 * DAY;
+
+/** A selection of predefined claims (seed 001 "Pre-defined Custom Claims"). */
+const claimList = () => yup.array(yup.string().oneOf(PREDEFINED_CLAIMS).required()).required();
 
 /** A list of URIs under the redirect-URI rules of the client's type (or of a fixed one). */
 function uriList(label: string, fixedType?: ClientType) {
@@ -53,8 +59,15 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
     token_endpoint_auth_method: yup.string().oneOf(AUTH_METHODS).required(),
     pkce: yup.string().oneOf(PKCE_MODES).required(),
     access_token_ttl: yup.number().integer().min(60).max(DAY).required(),
-    refresh_token_ttl: yup.number().integer().min(60).max(365 * DAY).required(),
-    session_ttl: yup.number().integer().min(60).max(365 * DAY).required(),
+    refresh_token_ttl: yup.number().integer().min(1).max(365 * DAY).required(),
+    // absolute lifetime of a rotating refresh-token chain; 2 weeks unless refresh_token_ttl is longer
+    // (also for clients saved before this setting existed)
+    max_refresh_token_ttl: yup.number().integer().max(365 * DAY)
+      .when('refresh_token_ttl', ([refresh], schema) => (Number.isInteger(refresh)
+        ? schema.min(refresh as number, '${path} must be at least refresh_token_ttl (${min})')
+          .default(Math.max(REFRESH_CHAIN_DEFAULT, refresh as number))
+        : schema)),
+    session_ttl: yup.number().integer().min(1).max(365 * DAY).required(),
     third_party: yup.boolean().required(),
     // consent pages belong to the first party's web app: web rules whatever this client's type
     consent_uris: uriList('consent_uris', 'web').required(),
@@ -76,6 +89,10 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
     enforce_fapi2: yup.boolean().required(),
     // URIs of the application's resources this client may request (checked against them by the routes)
     resources: yup.array(yup.string().max(2048).required()).max(50).required(),
+    id_token_claims: claimList(),
+    userinfo_claims: claimList(),
+    userinfo_includes_id_token_claims: yup.boolean().required(),
+    allowed_prompts: yup.array(yup.string().oneOf(PROMPT_VALUES).required()).required(),
   }).noUnknown()
     .test('redirects-for-code', 'redirect_uris: at least one is required for authorization_code',
       (c) => !c.grant_types.includes('authorization_code') || c.redirect_uris.length > 0)
@@ -106,7 +123,9 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
       return problem ? this.createError({ message: `enforce_fapi2: ${problem}` }) : true;
     })
     .test('public-no-client-credentials', 'grant_types: client_credentials needs a client secret (pkce enforce_instead_of_secret makes the client public)',
-      (c) => c.pkce !== 'enforce_instead_of_secret' || !c.grant_types.includes('client_credentials'));
+      (c) => c.pkce !== 'enforce_instead_of_secret' || !c.grant_types.includes('client_credentials'))
+    .test('userinfo-claims-from-id-token', 'userinfo_claims: must be empty when userinfo_includes_id_token_claims is true (userinfo then returns id_token_claims)',
+      (c) => !c.userinfo_includes_id_token_claims || c.userinfo_claims.length === 0);
 }
 
 export type ClientSettings = yup.InferType<ReturnType<typeof clientSettingsSchema>>;
@@ -138,6 +157,10 @@ export function defaultClientSettings(allowedScopes: readonly string[]): Omit<Cl
     id_token_encryption_enc: 'A256GCM',
     enforce_fapi2: false,
     resources: [],
+    id_token_claims: [],
+    userinfo_claims: [],
+    userinfo_includes_id_token_claims: false,
+    allowed_prompts: [...PROMPT_VALUES],
   };
 }
 

@@ -10,6 +10,7 @@ export const EXTRA_CLIENT_METADATA = [
   'access_token_ttl', 'refresh_token_ttl', 'session_ttl', 'consent_ttl', 'roles',
   'tls_client_auth_ca', 'same_site', 'enforce_fapi2',
   'resource_servers',
+  'id_token_claims', 'userinfo_claims', 'userinfo_includes_id_token_claims', 'allowed_prompts', 'max_refresh_token_ttl',
 ] as const;
 
 /**
@@ -31,11 +32,19 @@ export interface ClientExtras {
   secret_digests?: string[];
   access_token_ttl?: number;
   refresh_token_ttl?: number;
+  /** absent on clients saved before it existed: no cap beyond refresh_token_ttl */
+  max_refresh_token_ttl?: number;
+  session_ttl?: number;
   roles?: string[];
   tls_client_auth_ca?: string | null;
   same_site?: 'lax' | 'none';
   enforce_fapi2?: boolean;
   resource_servers?: GrantableResources;
+  id_token_claims?: string[];
+  userinfo_claims?: string[];
+  userinfo_includes_id_token_claims?: boolean;
+  /** absent on clients saved before it existed: every prompt value */
+  allowed_prompts?: string[];
 }
 
 /** Maps a managed client onto oidc-provider client metadata. */
@@ -80,6 +89,11 @@ export function toProviderMetadata(client: ClientRecord, resourceServers: Granta
     same_site: client.same_site,
     enforce_fapi2: client.enforce_fapi2,
     resource_servers: resourceServers,
+    id_token_claims: client.id_token_claims,
+    userinfo_claims: client.userinfo_claims,
+    userinfo_includes_id_token_claims: client.userinfo_includes_id_token_claims,
+    allowed_prompts: client.allowed_prompts,
+    max_refresh_token_ttl: client.max_refresh_token_ttl,
   };
 }
 

@@ -8,7 +8,10 @@ import type { ConsentService } from '../consents/service.js';
 import { renderPage } from '../../views/layout.js';
 import { errorView, loggedOutView, logoutView } from '../../views/messages.js';
 import { EXTRA_CLIENT_METADATA, type ClientExtras } from './client-adapter.js';
-import { SCOPE_CLAIMS } from './account.js';
+import { claimsConfiguration } from './account.js';
+import { carryOrgId } from './org-id.js';
+import { allowedPromptsOnly } from '../../policies/allowed-prompts.js';
+import { epochSeconds } from '../time.js';
 import { pathPrefix } from '../http/prefix.js';
 import { mtlsHooks } from './mtls.js';
 import { resourceIndicators, resourceRefreshTokenTtl } from '../resources/indicators.js';
@@ -46,7 +49,8 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
     jwks: jwks as Configuration['jwks'],
     cookies: { keys: cookieKeys, long: cookie, short: cookie },
     scopes: config.scopes,
-    claims: Object.fromEntries(config.scopes.map((scope) => [scope, SCOPE_CLAIMS[scope] ?? []])),
+    claims: claimsConfiguration(config.scopes),
+    extraParams: { org_id: carryOrgId, prompt: allowedPromptsOnly },
     acrValues: config.acrValues,
     responseTypes: ['code'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth'],
@@ -107,7 +111,14 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       // a token for a resource lives as long as the resource says, else as long as the client says
       AccessToken: (_ctx, token, client) => token.resourceServer?.accessTokenTTL ?? extras(client)?.access_token_ttl ?? ttl.accessToken,
       ClientCredentials: (_ctx, token, client) => token.resourceServer?.accessTokenTTL ?? extras(client)?.access_token_ttl ?? ttl.clientCredentials,
-      RefreshToken: (_ctx, token, client) => resourceRefreshTokenTtl(token, client) ?? extras(client)?.refresh_token_ttl ?? ttl.refreshToken,
+      // the resource's, else the client's lifetime; rotation copies `iiat` (the first token's
+      // iat): no token of the chain outlives iiat + max_refresh_token_ttl (seed 001 "Max refresh time")
+      RefreshToken: (_ctx, token, client) => {
+        const own = resourceRefreshTokenTtl(token, client) ?? extras(client)?.refresh_token_ttl ?? ttl.refreshToken;
+        const chain = extras(client)?.max_refresh_token_ttl;
+        if (chain === undefined) return own;
+        return Math.max(1, Math.min(own, (token.iiat ?? epochSeconds()) + chain - epochSeconds()));
+      },
       AuthorizationCode: ttl.authorizationCode,
       IdToken: ttl.idToken,
       Interaction: ttl.interaction,

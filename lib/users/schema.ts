@@ -2,10 +2,28 @@ import * as yup from 'yup';
 
 const E164 = /^\+[1-9]\d{6,14}$/;
 const USERNAME = /^[A-Za-z0-9._+-]{1,64}$/;
-const MAX_CUSTOM_DATA_BYTES = 8 * 1024;
+const APP_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const KIB = 1024;
 
-const customData = yup.object().optional().test('size', '${path} must be at most 8 KiB of JSON',
-  (value) => value === undefined || JSON.stringify(value).length <= MAX_CUSTOM_DATA_BYTES);
+const atMostKib = (kib: number) => (value: unknown) => value === undefined || JSON.stringify(value).length <= kib * KIB;
+
+const customData = yup.object().optional().test('size', '${path} must be at most 8 KiB of JSON', atMostKib(8));
+
+/** groups, roles, permissions: released as the groups / roles / permissions claims. */
+const names = yup.array(yup.string().trim().min(1).max(128).required()).max(100);
+
+/** What one application keeps about the user: the external_account_id and custom_app_data claims. */
+const appEntry = yup.object({
+  external_account_id: yup.string().max(256),
+  custom_app_data: yup.object().optional(),
+}).noUnknown();
+
+/** Per-application data, keyed by app_id: `{ "<app_id>": { external_account_id, custom_app_data } }`. */
+const appData = yup.lazy((value: unknown) => yup.object(
+  Object.fromEntries(Object.keys(value !== null && typeof value === 'object' ? value : {}).map((key) => [key, appEntry])),
+).optional().default(undefined)
+  .test('app-ids', '${path} keys must be application ids', (v) => v === undefined || Object.keys(v).every((key) => APP_ID.test(key)))
+  .test('size', '${path} must be at most 16 KiB of JSON', atMostKib(16)));
 
 const address = yup.object({
   street_address: yup.string().max(256),
@@ -32,6 +50,10 @@ const profileFields = {
   address,
   custom_data: customData,
   external_user_id: yup.string().max(256),
+  groups: names,
+  roles: names,
+  permissions: names,
+  app_data: appData,
 };
 
 export const createUserSchema = yup.object(profileFields).noUnknown()

@@ -24,7 +24,9 @@ import { clientAdapter, toProviderMetadata, type ClientExtras } from './provider
 import { accountFinder } from './provider/account.js';
 import { loadCookieKeys, loadSigningKeys } from './provider/keys.js';
 import { sameSitePerClient } from './provider/same-site.js';
+import { pollInterval } from './provider/poll-interval.js';
 import { ConsentService } from './consents/service.js';
+import { createDelivery, type Delivery } from './delivery/delivery.js';
 import { ConsentRequests } from './consents/requests.js';
 import { consentCallbackRoutes, CONSENT_CALLBACK_PATH } from './consents/callback.js';
 import { consentRoutes, myConsentRoutes } from './consents/routes.js';
@@ -38,6 +40,8 @@ import { errorView } from '../views/messages.js';
 export const MANAGEMENT_APP_ID = 'management';
 /** Only for development: production refuses to start without IDP_CONFIG.clientSecretHashKey. */
 const DEVELOPMENT_SECRET_HASH_KEY = 'development-only-client-secret-hash-key';
+/** Device flow and CIBA poll mode: the interval clients must wait between token requests. */
+const POLL_INTERVAL_SECONDS = 5;
 /** How often each instance looks for expired consents (to remove them and write their receipts). */
 const CONSENT_SWEEP_INTERVAL_MS = 60_000;
 
@@ -50,6 +54,7 @@ export interface Idp {
   apps: ApplicationService;
   resources: ResourceService;
   consents: ConsentService;
+  delivery: Delivery;
   logger: Logger;
   close(): Promise<void>;
 }
@@ -81,6 +86,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   const apps = new ApplicationService(store, clients);
   const resources = new ResourceService(store, clients, config.scopes, config.ttl);
   const consents = new ConsentService(store, config.ttl.consentReceipt);
+  const delivery = createDelivery(config.delivery, logger);
   const consentRequests = new ConsentRequests(store);
   await clients.start();
   await resources.start();
@@ -97,6 +103,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   }));
   provider.proxy = true;
   provider.use(sameSitePerClient(config.publicUrl.startsWith('https://')));
+  provider.use(pollInterval(store, POLL_INTERVAL_SECONDS));
   clients.checkMetadataWith(async (record) => {
     try {
       await provider.Client.validate(toProviderMetadata(record, await grantableResources(resources, record)));
@@ -166,7 +173,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   }, CONSENT_SWEEP_INTERVAL_MS).unref();
 
   return {
-    app, provider, store, users, clients, apps, resources, consents, logger,
+    app, provider, store, users, clients, apps, resources, consents, delivery, logger,
     close: async () => {
       clearInterval(sweep);
       await store.close();

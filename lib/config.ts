@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import * as yup from 'yup';
+import type { DeliveryConfig } from './delivery/delivery.js';
 
 /**
  * Every setting of the IdP, validated once at start. Environment variables carry the
@@ -9,6 +10,10 @@ import * as yup from 'yup';
  */
 const MINUTE = 60;
 const DAY = 24 * 60 * MINUTE;
+
+/** SMS webhook: each attempt may take this long; retried this many times in all. */
+const SMS_TIMEOUT_MS = 5_000;
+const SMS_ATTEMPTS = 3;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -55,6 +60,11 @@ const envSchema = yup.object({
   TLS_CA: yup.string().optional(),
   // ... or a TLS-terminating proxy forwards the client certificate (URL-encoded PEM) in this header
   MTLS_CERT_HEADER: yup.string().matches(/^[A-Za-z0-9-]{1,64}$/, '${path} must be a header name').optional(),
+  // delivery of links and codes to users: email over SMTP, SMS through an HTTP webhook
+  SMTP_URL: yup.string().matches(/^smtps?:\/\//, '${path} must start with smtp:// or smtps://').optional(),
+  SMTP_FROM: yup.string().max(256).optional(),
+  SMS_WEBHOOK_URL: yup.string().url().matches(/^https?:\/\//, '${path} must be an http(s) URL').optional(),
+  SMS_WEBHOOK_SECRET: yup.string().min(16).optional(),
   LOG_LEVEL: yup.string().oneOf(LOG_LEVELS).optional(),
 });
 
@@ -71,6 +81,7 @@ export interface Config extends FileConfig {
   /** files of the IdP's own TLS listener (PEM) */
   tls?: { certFile: string; keyFile: string; caFile?: string };
   mtlsCertificateHeader?: string;
+  delivery: DeliveryConfig;
 }
 
 export class ConfigError extends Error {}
@@ -136,6 +147,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     production,
     tls: e.TLS_CERT ? { certFile: e.TLS_CERT, keyFile: e.TLS_KEY!, caFile: e.TLS_CA } : undefined,
     mtlsCertificateHeader: e.MTLS_CERT_HEADER?.toLowerCase(),
+    delivery: {
+      smtpUrl: e.SMTP_URL,
+      smtpFrom: e.SMTP_FROM ?? `no-reply@${new URL(publicUrl).hostname}`,
+      smsWebhookUrl: e.SMS_WEBHOOK_URL,
+      smsWebhookSecret: e.SMS_WEBHOOK_SECRET,
+      smsTimeoutMs: SMS_TIMEOUT_MS,
+      smsAttempts: SMS_ATTEMPTS,
+    },
     adminClient: e.IDP_ADMIN_CLIENT_ID
       ? { clientId: e.IDP_ADMIN_CLIENT_ID, clientSecret: e.IDP_ADMIN_CLIENT_SECRET! }
       : undefined,

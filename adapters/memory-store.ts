@@ -1,6 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import { type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS } from './store.js';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import {
+  type RateLimiter, type RateLimitOptions, type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS, rateLimiterOver,
+} from './store.js';
 import { alreadyConsumed } from './consume-error.js';
 
 interface Entry {
@@ -141,6 +144,12 @@ export class MemoryStore implements Store {
     const due = [...schedule].filter(([, at]) => at <= now).sort((a, b) => a[1] - b[1]).slice(0, limit).map(([member]) => member);
     for (const member of due) schedule.set(member, now + lease);
     return due;
+  }
+
+  rateLimiter(options: RateLimitOptions): RateLimiter {
+    return rateLimiterOver(new RateLimiterMemory({
+      keyPrefix: `ratelimit:${options.name}`, points: options.points, duration: options.duration, blockDuration: options.blockDuration,
+    }));
   }
 
   async publish(channel: string, message: string): Promise<void> {

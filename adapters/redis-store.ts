@@ -1,6 +1,9 @@
 import { Redis } from 'ioredis';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import { type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS } from './store.js';
+import { RateLimiterRedis } from 'rate-limiter-flexible';
+import {
+  type RateLimiter, type RateLimitOptions, type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS, rateLimiterOver,
+} from './store.js';
 import { alreadyConsumed } from './consume-error.js';
 
 /*
@@ -141,6 +144,13 @@ export class RedisStore implements Store {
 
   async takeDue(key: string, now: number, limit: number, lease: number): Promise<string[]> {
     return this.redis.storeTakeDue(key, now, limit, lease);
+  }
+
+  rateLimiter(options: RateLimitOptions): RateLimiter {
+    return rateLimiterOver(new RateLimiterRedis({
+      storeClient: this.redis, keyPrefix: `ratelimit:${options.name}`,
+      points: options.points, duration: options.duration, blockDuration: options.blockDuration,
+    }));
   }
 
   async publish(channel: string, message: string): Promise<void> {

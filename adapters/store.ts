@@ -38,6 +38,12 @@ export interface Store {
    */
   takeDue(key: string, now: number, limit: number, lease: number): Promise<string[]>;
 
+  /**
+   * A rate limiter kept in this store (rate-limiter-flexible), so a limit holds across every
+   * instance that shares it: `points` per `duration` seconds for each key.
+   */
+  rateLimiter(options: RateLimitOptions): RateLimiter;
+
   /** Cross-instance notifications (cache invalidation). */
   publish(channel: string, message: string): Promise<void>;
   subscribe(channel: string, onMessage: (message: string) => void, onResync: () => void): Promise<void>;
@@ -47,6 +53,44 @@ export interface Store {
 
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface RateLimitOptions {
+  /** names this limit's keys apart from every other limit's */
+  name: string;
+  points: number;
+  duration: number;
+  /** once over the limit, stay blocked this long (seconds); default: until the window ends */
+  blockDuration?: number;
+}
+
+export interface RateLimiter {
+  /** Counts one attempt (or `points`) for the key; `allowed: false` once over the limit. */
+  consume(key: string, points?: number): Promise<{ allowed: boolean; remaining: number; retryAfterMs: number }>;
+  /** Forgets the key's attempts (e.g. after a success). */
+  reset(key: string): Promise<void>;
+}
+
+/** Adapts rate-limiter-flexible's limiter to our port: its rejection with a result means "over the limit". */
+export function rateLimiterOver(limiter: {
+  consume(key: string, points?: number): Promise<{ remainingPoints: number; msBeforeNext: number }>;
+  delete(key: string): Promise<boolean>;
+}): RateLimiter {
+  return {
+    async consume(key, points = 1) {
+      try {
+        const result = await limiter.consume(key, points);
+        return { allowed: true, remaining: result.remainingPoints, retryAfterMs: 0 };
+      } catch (rejection) {
+        if (rejection instanceof Error) throw rejection; // the store failed
+        const result = rejection as { remainingPoints: number; msBeforeNext: number };
+        return { allowed: false, remaining: result.remainingPoints, retryAfterMs: result.msBeforeNext };
+      }
+    },
+    async reset(key) {
+      await limiter.delete(key);
+    },
+  };
 }
 
 /** Models whose records are single-use (`consume`). */

@@ -142,6 +142,18 @@ describe.each<StoreKind>(['memory', 'redis'])('%s store', (kind) => {
       expect(await store.setMembers('ids')).toEqual(['not-a-key']);
     });
 
+    it('rate-limits per key, tells when to retry, and forgets on reset', async () => {
+      const limiter = store.rateLimiter({ name: 'contract', points: 2, duration: 60 });
+      expect((await limiter.consume('k1')).allowed).toBe(true);
+      expect(await limiter.consume('k1')).toMatchObject({ allowed: true, remaining: 0 });
+      const over = await limiter.consume('k1');
+      expect(over.allowed).toBe(false);
+      expect(over.retryAfterMs).toBeGreaterThan(50_000);
+      expect((await limiter.consume('k2')).allowed).toBe(true);
+      await limiter.reset('k1');
+      expect((await limiter.consume('k1')).allowed).toBe(true);
+    });
+
     it('delivers published messages to subscribers', async () => {
       const received: string[] = [];
       await store.subscribe('chan', (m) => received.push(m), () => {});

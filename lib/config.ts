@@ -132,6 +132,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (Boolean(e.TLS_CERT) !== Boolean(e.TLS_KEY)) {
     throw new ConfigError('invalid configuration: TLS_CERT and TLS_KEY must be set together');
   }
+  if (e.TLS_CERT && e.MTLS_CERT_HEADER) {
+    // with our own TLS listener the certificate comes from the handshake; a header could be forged
+    throw new ConfigError('invalid configuration: MTLS_CERT_HEADER is for a TLS-terminating proxy; it cannot be used with TLS_CERT');
+  }
   if (!file.scopes.includes('openid')) {
     throw new ConfigError('invalid configuration: IDP_CONFIG.scopes must include openid');
   }

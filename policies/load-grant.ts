@@ -56,17 +56,22 @@ async function firstPartyGrant(ctx: KoaContextWithOIDC) {
   const existing = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
 
   const scopes = [...oidc.requestParamOIDCScopes];
-  const claims = [...oidc.requestParamClaims];
+  // the `claims` parameter cannot reach past the client's scopes: claims no allowed scope
+  // covers are refused (and so neither released nor prompted for)
+  const allowed = claimsOfScopes((client.scope ?? '').split(' '));
+  const requested = [...oidc.requestParamClaims];
+  const [claims, refused] = [requested.filter((c) => allowed.has(c)), requested.filter((c) => !allowed.has(c))];
   const resources = Object.entries(oidc.resourceServers ?? {});
   const covered = existing
     && scopes.every((s) => existing.getOIDCScope().split(' ').includes(s))
-    && claims.every((c) => existing.getOIDCClaims().includes(c))
+    && requested.every((c) => existing.getOIDCClaimsEncountered().includes(c))
     && resources.every(([indicator, rs]) => (rs.scope ?? '').split(' ').every((s) => !s || existing.getResourceScope(indicator).split(' ').includes(s)));
   if (covered) return existing;
 
   const grant = existing ?? new oidc.provider.Grant({ clientId: client.clientId, accountId: oidc.account!.accountId });
   if (scopes.length) grant.addOIDCScope(scopes.join(' '));
   if (claims.length) grant.addOIDCClaims(claims);
+  if (refused.length) grant.rejectOIDCClaims(refused);
   for (const [indicator, rs] of resources) if (rs.scope) grant.addResourceScope(indicator, rs.scope);
   await grant.save();
   return grant;

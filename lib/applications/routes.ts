@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { requireHeldRoles } from '../http/admin-auth.js';
 import type { ApplicationService } from './service.js';
-import { clientView, type ClientService } from '../clients/service.js';
+import { clientView, type Authorize, type ClientService } from '../clients/service.js';
 import type { ConsentService } from '../consents/service.js';
 import type { ResourceService } from '../resources/service.js';
 
@@ -14,9 +14,7 @@ export function applicationRoutes(apps: ApplicationService, clients: ClientServi
     const roles = (body as { roles?: unknown } | undefined)?.roles;
     return Array.isArray(roles) ? roles : [];
   };
-  const requireRolesOfClient = async (ctx: Context) => {
-    requireHeldRoles(ctx, (await clients.get(ctx.params.appId!, ctx.params.clientId!)).roles);
-  };
+  const rolesOfClientHeld = (ctx: Context): Authorize => (current) => requireHeldRoles(ctx, current.roles);
   const router = new Router({ prefix: '/v1/applications' });
 
   router.post('/', async (ctx) => {
@@ -59,26 +57,22 @@ export function applicationRoutes(apps: ApplicationService, clients: ClientServi
   });
   router.put('/:appId/clients/:clientId', async (ctx) => {
     await resources.checkClientResources(ctx.params.appId!, ctx.request.body);
-    await requireRolesOfClient(ctx);
     requireHeldRoles(ctx, rolesIn(ctx.request.body));
-    ctx.body = clientView(await clients.update(ctx.params.appId!, ctx.params.clientId!, ctx.request.body));
+    ctx.body = clientView(await clients.update(ctx.params.appId!, ctx.params.clientId!, ctx.request.body, rolesOfClientHeld(ctx)));
   });
   router.delete('/:appId/clients/:clientId', async (ctx) => {
-    await requireRolesOfClient(ctx);
-    await clients.delete(ctx.params.appId!, ctx.params.clientId!);
+    await clients.delete(ctx.params.appId!, ctx.params.clientId!, rolesOfClientHeld(ctx));
     await consents.revokeAll({ client_id: ctx.params.clientId! }, admin(ctx));
     ctx.status = 204;
   });
 
   // rotation: the new secret is shown once and the old one keeps working until it is retired
   router.post('/:appId/clients/:clientId/secrets/rotate', async (ctx) => {
-    await requireRolesOfClient(ctx);
+    ctx.body = await clients.rotateSecret(ctx.params.appId!, ctx.params.clientId!, rolesOfClientHeld(ctx));
     ctx.status = 201;
-    ctx.body = await clients.rotateSecret(ctx.params.appId!, ctx.params.clientId!);
   });
   router.delete('/:appId/clients/:clientId/secrets/:secretId', async (ctx) => {
-    await requireRolesOfClient(ctx);
-    await clients.retireSecret(ctx.params.appId!, ctx.params.clientId!, ctx.params.secretId!);
+    await clients.retireSecret(ctx.params.appId!, ctx.params.clientId!, ctx.params.secretId!, rolesOfClientHeld(ctx));
     ctx.status = 204;
   });
   return router;

@@ -1,7 +1,7 @@
 import * as yup from 'yup';
 import { redirectUriProblem, type ClientType } from './redirect-uris.js';
 import {
-  hasCertificateKey, hasRsaEncryptionKey, jwksProblem, pemChainProblem, subjectDnProblem, type Jwks,
+  hasCertificateKey, hasRsaEncryptionKey, hasSigningKey, jwksProblem, pemChainProblem, subjectDnProblem, type Jwks,
 } from './key-material.js';
 import { PREDEFINED_CLAIMS } from '../provider/predefined-claims.js';
 import { PROMPT_VALUES } from '../../policies/allowed-prompts.js';
@@ -19,7 +19,8 @@ export const PKCE_MODES = ['allow', 'enforce_with_secret', 'enforce_instead_of_s
 export const ROLES = ['admin', 'viewer', 'user_manager', 'app_manager', 'consent_manager'] as const;
 
 const DAY = 86_400;
-const REFRESH_CHAIN_DEFAULT = 14 * DAY;
+/** Default absolute lifetime of a refresh-token chain (seed 001 "Max refresh time"). */
+export const REFRESH_CHAIN_DEFAULT = 14 * DAY;
 
 /** A selection of predefined claims (seed 001 "Pre-defined Custom Claims"). */
 const claimList = () => yup.array(yup.string().oneOf(PREDEFINED_CLAIMS).required()).required();
@@ -60,13 +61,10 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
     pkce: yup.string().oneOf(PKCE_MODES).required(),
     access_token_ttl: yup.number().integer().min(60).max(DAY).required(),
     refresh_token_ttl: yup.number().integer().min(1).max(365 * DAY).required(),
-    // absolute lifetime of a rotating refresh-token chain; 2 weeks unless refresh_token_ttl is longer
-    // (also for clients saved before this setting existed)
-    max_refresh_token_ttl: yup.number().integer().max(365 * DAY)
-      .when('refresh_token_ttl', ([refresh], schema) => (Number.isInteger(refresh)
-        ? schema.min(refresh as number, '${path} must be at least refresh_token_ttl (${min})')
-          .default(Math.max(REFRESH_CHAIN_DEFAULT, refresh as number))
-        : schema)),
+    // absolute lifetime of a rotating refresh-token chain; null: 2 weeks, or refresh_token_ttl if longer
+    max_refresh_token_ttl: yup.number().integer().min(1).max(365 * DAY).nullable().defined()
+      .test('chain-covers-token', 'max_refresh_token_ttl: must be at least refresh_token_ttl',
+        function check(value) { return value === null || value >= (this.parent as { refresh_token_ttl: number }).refresh_token_ttl; }),
     session_ttl: yup.number().integer().min(1).max(365 * DAY).required(),
     third_party: yup.boolean().required(),
     // consent pages belong to the first party's web app: web rules whatever this client's type
@@ -104,8 +102,8 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
       (c) => !c.third_party || c.consent_uris.length > 0)
     .test('third-party-no-roles', 'roles: a third-party client cannot hold management roles',
       (c) => !c.third_party || c.roles.length === 0)
-    .test('private-key-jwt-jwks', 'jwks: private_key_jwt needs the client\'s public keys',
-      (c) => c.token_endpoint_auth_method !== 'private_key_jwt' || c.jwks !== null)
+    .test('private-key-jwt-jwks', 'jwks: private_key_jwt needs the client\'s public signing keys',
+      (c) => c.token_endpoint_auth_method !== 'private_key_jwt' || (c.jwks !== null && hasSigningKey(c.jwks)))
     .test('self-signed-certificate', 'jwks: self_signed_tls_client_auth needs the certificate as x5c of a key',
       (c) => c.token_endpoint_auth_method !== 'self_signed_tls_client_auth' || (c.jwks !== null && hasCertificateKey(c.jwks)))
     .test('ca-chain', 'tls_client_auth_ca: tls_client_auth needs the PEM chain of the CA that issues the client certificate',
@@ -116,8 +114,8 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
       (c) => c.pkce !== 'enforce_instead_of_secret' || (SECRET_AUTH_METHODS as readonly string[]).includes(c.token_endpoint_auth_method))
     .test('same-site-none-https', 'same_site: none is only allowed when every redirect URI uses https',
       (c) => c.same_site !== 'none' || c.redirect_uris.every((uri) => uri.startsWith('https://')))
-    .test('encryption-key', 'jwks: ID token encryption needs an RSA public key not restricted to signatures',
-      (c) => !c.id_token_encryption_alg || (c.jwks !== null && hasRsaEncryptionKey(c.jwks)))
+    .test('encryption-key', 'jwks: ID token encryption needs an RSA public key for id_token_encryption_alg, not restricted to signatures',
+      (c) => !c.id_token_encryption_alg || (c.jwks !== null && hasRsaEncryptionKey(c.jwks, c.id_token_encryption_alg)))
     .test('fapi2', function fapi2(c) {
       const problem = fapi2Problem(c);
       return problem ? this.createError({ message: `enforce_fapi2: ${problem}` }) : true;
@@ -140,6 +138,7 @@ export function defaultClientSettings(allowedScopes: readonly string[]): Omit<Cl
     scopes: [...allowedScopes],
     token_endpoint_auth_method: 'client_secret_post',
     pkce: 'allow',
+    max_refresh_token_ttl: null,
     access_token_ttl: 3600,
     refresh_token_ttl: 14 * DAY,
     session_ttl: 14 * DAY,

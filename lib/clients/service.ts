@@ -6,6 +6,7 @@ import { requireObject, validateBody } from '../http/validate.js';
 import { clientSettingsSchema, defaultClientSettings, type ClientSettings } from './schema.js';
 import { SecretHasher } from './secrets.js';
 import { epochSeconds } from '../time.js';
+import { caChainId } from './key-material.js';
 
 export interface StoredSecret {
   secret_id: string;
@@ -36,12 +37,27 @@ const CACHE_TTL_MS = 30_000;
 const CACHE_MAX = 10_000;
 /** Rotation keeps the old secret working until it is retired: two at most (seed 001). */
 const MAX_ACTIVE_SECRETS = 2;
+/**
+ * A caller's permission check on the client as it is when the change runs (inside its lock,
+ * so the check and the change see the same roles); throws to refuse.
+ */
+export type Authorize = (current: ClientRecord) => void;
+const allowAll: Authorize = () => {};
+
 /** Longest a change to one client may hold its lock if the instance dies mid-way (seconds). */
 const LOCK_TTL = 10;
 
 const clientKey = (id: string) => `client:${id}`;
 const appClientsKey = (appId: string) => `app-clients:${appId}`;
 const clientLockKey = (id: string) => `client-lock:${id}`;
+/** clients that authenticate with certificates of one CA chain (tls_client_auth), and the one it is dedicated to */
+const caUsersKey = (chain: string) => `client-ca:${chain}`;
+const caDedicatedKey = (chain: string) => `client-ca-dedicated:${chain}`;
+
+function caUse(record: ClientRecord | undefined) {
+  if (record?.token_endpoint_auth_method !== 'tls_client_auth' || !record.tls_client_auth_ca) return undefined;
+  return { clientId: record.client_id, chain: caChainId(record.tls_client_auth_ca), dedicated: !record.tls_client_auth_subject_dn };
+}
 const isPublic = (record: ClientRecord) => record.pkce === 'enforce_instead_of_secret';
 
 export function clientView({ secrets, ...record }: ClientRecord): ClientView {
@@ -119,29 +135,35 @@ export class ClientService {
       created_at: epochSeconds(),
       updated_at: epochSeconds(),
     };
+    await this.checkCaUse(record);
     await this.save(record);
+    await this.indexCaUse(undefined, record);
     await this.store.setAdd(appClientsKey(appId), record.client_id);
     return { record, secret };
   }
 
   /** Merges a partial body into the stored settings and validates the result as a whole. */
-  async update(appId: string, clientId: string, patch: unknown): Promise<ClientRecord> {
+  async update(appId: string, clientId: string, patch: unknown, authorize: Authorize = allowAll): Promise<ClientRecord> {
     return this.exclusive(clientId, async () => {
       const current = await this.get(appId, clientId);
+      authorize(current);
       const changes = requireObject(patch);
       const { client_id: _id, app_id: _app, secrets, created_at: _c, updated_at: _u, ...settings } = current;
       // defaults first: records saved before a setting existed take its default
       const merged = validateBody(this.schema, { ...this.defaults, ...settings, ...changes });
       const record: ClientRecord = { ...current, ...merged, secrets, updated_at: epochSeconds() };
+      await this.checkCaUse(record);
       await this.save(record);
+      await this.indexCaUse(current, record);
       return record;
     });
   }
 
   /** Adds a secret; the old one keeps working until retired. The plain secret is returned once. */
-  async rotateSecret(appId: string, clientId: string): Promise<IssuedSecret> {
+  async rotateSecret(appId: string, clientId: string, authorize: Authorize = allowAll): Promise<IssuedSecret> {
     return this.exclusive(clientId, async () => {
       const current = await this.get(appId, clientId);
+      authorize(current);
       if (isPublic(current)) throw conflict('A public client (pkce enforce_instead_of_secret) has no secrets to rotate');
       if (current.secrets.length >= MAX_ACTIVE_SECRETS) {
         throw conflict(`The client already has ${MAX_ACTIVE_SECRETS} active secrets; retire one (DELETE .../secrets/{secret_id}) before rotating`);
@@ -154,9 +176,10 @@ export class ClientService {
   }
 
   /** Retires a secret at once, on every instance; a confidential client keeps at least one. */
-  async retireSecret(appId: string, clientId: string, secretId: string): Promise<void> {
+  async retireSecret(appId: string, clientId: string, secretId: string, authorize: Authorize = allowAll): Promise<void> {
     await this.exclusive(clientId, async () => {
       const current = await this.get(appId, clientId);
+      authorize(current);
       if (!current.secrets.some((s) => s.secret_id === secretId)) throw notFound('Secret');
       if (current.secrets.length === 1 && !isPublic(current)) {
         throw conflict('Cannot retire the last secret of a client; rotate first so it keeps a working secret');
@@ -184,9 +207,11 @@ export class ClientService {
     });
   }
 
-  async delete(appId: string, clientId: string): Promise<void> {
+  async delete(appId: string, clientId: string, authorize: Authorize = allowAll): Promise<void> {
     await this.exclusive(clientId, async () => {
-      await this.get(appId, clientId);
+      const current = await this.get(appId, clientId);
+      authorize(current);
+      await this.indexCaUse(current, undefined);
       await this.store.delete([clientKey(clientId)]);
       await this.store.setRemove(appClientsKey(appId), clientId);
       await this.store.publish(CHANGES_CHANNEL, clientId);
@@ -203,13 +228,46 @@ export class ClientService {
    * PUT, a delete) can neither overwrite it nor resurrect a deleted client: it gets 409 instead.
    */
   private async exclusive<T>(clientId: string, change: () => Promise<T>): Promise<T> {
-    if (!(await this.store.createJSON(clientLockKey(clientId), epochSeconds(), LOCK_TTL))) {
+    const owner = randomUUID();
+    if (!(await this.store.createJSON(clientLockKey(clientId), owner, LOCK_TTL))) {
       throw conflict('The client is being changed by another request; try again');
     }
     try {
       return await change();
     } finally {
-      await this.store.delete([clientLockKey(clientId)]);
+      // only our own lock: after LOCK_TTL it may already belong to another request
+      await this.store.release(clientLockKey(clientId), JSON.stringify(owner));
+    }
+  }
+
+  /**
+   * tls_client_auth without subject DN attributes makes the CA itself the client's identity:
+   * any certificate it issues authenticates as this client. Such a CA can then be registered
+   * by no other client, and a CA another client already uses needs subject DN attributes.
+   */
+  private async checkCaUse(record: ClientRecord): Promise<void> {
+    const use = caUse(record);
+    if (!use) return;
+    const others = (await this.store.setMembers(caUsersKey(use.chain))).filter((id) => id !== record.client_id);
+    const dedicatedTo = await this.store.lookup(caDedicatedKey(use.chain));
+    if (use.dedicated && others.length > 0) {
+      throw conflict('tls_client_auth_subject_dn: another client uses this CA, so its certificates must be told apart by subject DN attributes');
+    }
+    if (dedicatedTo && dedicatedTo !== record.client_id) {
+      throw conflict('tls_client_auth_ca: this CA identifies another client (registered without subject DN attributes)');
+    }
+  }
+
+  private async indexCaUse(previous: ClientRecord | undefined, record: ClientRecord | undefined): Promise<void> {
+    const before = caUse(previous);
+    const after = record && caUse(record);
+    if (before && (before.chain !== after?.chain || !after.dedicated)) {
+      await this.store.release(caDedicatedKey(before.chain), before.clientId);
+      if (before.chain !== after?.chain) await this.store.setRemove(caUsersKey(before.chain), before.clientId);
+    }
+    if (after) {
+      await this.store.setAdd(caUsersKey(after.chain), after.clientId);
+      if (after.dedicated) await this.store.claim(caDedicatedKey(after.chain), after.clientId);
     }
   }
 

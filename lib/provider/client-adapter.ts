@@ -1,6 +1,6 @@
 import type { Adapter, AdapterPayload, ClientMetadata } from 'oidc-provider';
 import type { ClientRecord, ClientService } from '../clients/service.js';
-import { SECRET_AUTH_METHODS } from '../clients/schema.js';
+import { REFRESH_CHAIN_DEFAULT, SECRET_AUTH_METHODS } from '../clients/schema.js';
 import type { ResourceService } from '../resources/service.js';
 import { grantableResources, type GrantableResources } from '../resources/indicators.js';
 
@@ -32,7 +32,6 @@ export interface ClientExtras {
   secret_digests?: string[];
   access_token_ttl?: number;
   refresh_token_ttl?: number;
-  /** absent on clients saved before it existed: no cap beyond refresh_token_ttl */
   max_refresh_token_ttl?: number;
   session_ttl?: number;
   roles?: string[];
@@ -93,7 +92,7 @@ export function toProviderMetadata(client: ClientRecord, resourceServers: Granta
     userinfo_claims: client.userinfo_claims,
     userinfo_includes_id_token_claims: client.userinfo_includes_id_token_claims,
     allowed_prompts: client.allowed_prompts,
-    max_refresh_token_ttl: client.max_refresh_token_ttl,
+    max_refresh_token_ttl: client.max_refresh_token_ttl ?? Math.max(REFRESH_CHAIN_DEFAULT, client.refresh_token_ttl),
   };
 }
 

@@ -138,7 +138,8 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       // asymmetric only: client secrets are kept as digests, so no symmetric key exists to use
       idTokenEncryptionAlgValues: ['RSA-OAEP', 'RSA-OAEP-256'],
       idTokenEncryptionEncValues: ['A128GCM', 'A256GCM', 'A128CBC-HS256', 'A256CBC-HS512'],
-      requestObjectEncryptionAlgValues: ['RSA-OAEP', 'RSA-OAEP-256'],
+      // the IdP has signing keys only, so it offers no encrypted request objects
+      requestObjectEncryptionAlgValues: [],
       userinfoEncryptionAlgValues: ['RSA-OAEP', 'RSA-OAEP-256'],
       introspectionEncryptionAlgValues: ['RSA-OAEP', 'RSA-OAEP-256'],
       authorizationEncryptionAlgValues: ['RSA-OAEP', 'RSA-OAEP-256'],

@@ -3,7 +3,7 @@ import { errors, type ClaimsParameterMember, type KoaContextWithOIDC } from 'oid
 /**
  * The organization context of an authorization (seed 001: "When authentication runs in the
  * context of an organization, Mosaic adds org_id automatically to the ID token and UserInfo
- * response"). The `org_id` authorization parameter is carried to the token and userinfo
+ * response"). The `org_id` parameter of a pushed authorization request is carried to the token and userinfo
  * endpoints as a requested claim value: oidc-provider keeps the `claims` parameter with the
  * interaction, the code and the tokens, and hands it to Account.claims.
  */
@@ -22,6 +22,12 @@ type ClaimsRequest = Partial<Record<(typeof MEMBERS)[number], Record<string, unk
 export function carryOrgId(ctx: KoaContextWithOIDC, value: string | undefined): void {
   if (value !== undefined && !ORG_ID.test(value)) {
     throw new errors.InvalidRequest('org_id must be 1 to 128 letters, digits or . _ : -');
+  }
+  // front-channel parameters are the user's to edit: org_id is taken only from a request the
+  // client pushed itself, authenticated, to the PAR endpoint
+  const pushed = ctx.oidc.route === 'pushed_authorization_request' || Boolean(ctx.oidc.entities.PushedAuthorizationRequest);
+  if (value !== undefined && !pushed) {
+    throw new errors.InvalidRequest('org_id is only accepted in a pushed authorization request (PAR)');
   }
   const params = ctx.oidc.params!;
   if (value === undefined && typeof params.claims !== 'string') return;

@@ -149,16 +149,25 @@ describe('predefined claims and org_id', () => {
   });
 
   describe('org_id', () => {
-    it('adds the authorization request\'s org_id to the ID token and userinfo, also after PAR and refresh', async () => {
+    it('adds the pushed authorization request\'s org_id to the ID token and userinfo, also after refresh', async () => {
       const rp = await client({});
-      const tokens = await signIn(rp, { org_id: 'org_7f3a-eu', scope: 'openid offline_access', prompt: 'consent' });
+      const tokens = await signIn(rp, { org_id: 'org_7f3a-eu', scope: 'openid offline_access', prompt: 'consent' }, true);
       expect(tokens.claims()!.org_id).toBe('org_7f3a-eu');
       expect(await userinfo(rp, tokens)).toEqual({ sub: fx.user.user_id, org_id: 'org_7f3a-eu' });
       expect((await oidc.refreshTokenGrant(rp, tokens.refresh_token!)).claims()!.org_id).toBe('org_7f3a-eu');
-
-      const viaPar = await signIn(rp, { org_id: 'org-par' }, true);
-      expect(viaPar.claims()!.org_id).toBe('org-par');
       expect((await signIn(rp)).claims()!.org_id).toBeUndefined();
+    });
+
+    it('refuses org_id on the front channel, where the user could change it', async () => {
+      const rp = await client({});
+      const url = oidc.buildAuthorizationUrl(rp, {
+        redirect_uri: fx.redirectUri, scope: 'openid', org_id: 'someone-elses-org', state: 'st',
+        code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+      });
+      const location = new URL((await fetch(url, { redirect: 'manual' })).headers.get('location')!);
+      expect(Object.fromEntries(location.searchParams)).toMatchObject({
+        error: 'invalid_request', error_description: 'org_id is only accepted in a pushed authorization request (PAR)',
+      });
     });
 
     it('takes org_id only from the parameter: a value slipped into `claims` is replaced or dropped', async () => {
@@ -168,7 +177,7 @@ describe('predefined claims and org_id', () => {
       expect(dropped.claims()!.org_id).toBeUndefined();
       expect(dropped.claims()!.email).toBe(fx.user.email);
       expect(await userinfo(rp, dropped)).toEqual({ sub: fx.user.user_id });
-      const replaced = await signIn(rp, { claims: forged, org_id: 'org-1' });
+      const replaced = await signIn(rp, { claims: forged, org_id: 'org-1' }, true);
       expect(replaced.claims()!.org_id).toBe('org-1');
       expect(await userinfo(rp, replaced)).toMatchObject({ org_id: 'org-1' });
     });
@@ -224,10 +233,10 @@ describe('predefined claims and org_id', () => {
       const tp = await createThirdParty(t, fx);
       const someone = await newUser();
       const browser = new Browser();
-      const asked = await authorize(t, someone, tp, browser, { scope: 'openid balance', org_id: 'org-1' });
+      const asked = await authorize(t, someone, tp, browser, { scope: 'openid balance', org_id: 'org-1' }, true);
       expect((await redeem(tp, asked, await answer(t, browser, asked.url, true))).claims()!.org_id).toBe('org-1');
       // the stored consent covers org_id: another organization goes straight back with a code
-      const again = await authorize(t, someone, tp, browser, { scope: 'openid balance', org_id: 'org-2' });
+      const again = await authorize(t, someone, tp, browser, { scope: 'openid balance', org_id: 'org-2' }, true);
       expect(again.url.searchParams.get('code')).toBeTruthy();
       const tokens = await redeem(tp, again, again.url);
       expect(tokens.claims()!.org_id).toBe('org-2');

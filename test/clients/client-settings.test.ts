@@ -59,14 +59,14 @@ describe('client settings', () => {
 
     it('needs public keys', async () => {
       const own = await signingKeys();
-      expect((await createClient({ token_endpoint_auth_method: 'private_key_jwt' })).body.message).toBe('jwks: private_key_jwt needs the client\'s public keys');
+      expect((await createClient({ token_endpoint_auth_method: 'private_key_jwt' })).body.message).toBe('jwks: private_key_jwt needs the client\'s public signing keys');
       const { privateKey } = await jose.generateKeyPair('ES256', { extractable: true });
       expect((await createClient({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [await jose.exportJWK(privateKey)] } })).body.message)
         .toBe('jwks: keys[0]: must be a public key (no private or symmetric members)');
       expect((await createClient({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } })).body.message)
         .toBe('jwks: keys[0]: kty must be RSA, EC or OKP');
-      expect((await createClient({ token_endpoint_auth_method: 'private_key_jwt', jwks: [own.jwk] })).body.message)
-        .toBe('jwks: must be a JWKS: { "keys": [ ... ] } with at least one key');
+      expect((await createClient({ jwks: [own.jwk] })).body.message).toBe('jwks: must be a JWKS: { "keys": [ ... ] } with at least one key');
+      expect(await createClient({ token_endpoint_auth_method: 'private_key_jwt', jwks: [own.jwk] })).toMatchObject({ status: 400, body: { message: expect.stringMatching(/^jwks: /) } });
       // shape checks pass, oidc-provider's own metadata rules do not: still a 400, nothing saved
       const broken = await createClient({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'AA' }] } });
       expect(broken).toMatchObject({ status: 400, body: { error_code: 400, message: 'client JSON Web Key Set is invalid' } });
@@ -172,10 +172,18 @@ describe('client settings', () => {
     it('needs an RSA key that may encrypt', async () => {
       const sig = await signingKeys('RS256');
       expect((await createClient({ id_token_encryption_alg: 'RSA-OAEP' })).body.message)
-        .toBe('jwks: ID token encryption needs an RSA public key not restricted to signatures');
+        .toBe('jwks: ID token encryption needs an RSA public key for id_token_encryption_alg, not restricted to signatures');
       expect((await createClient({ jwks: { keys: [sig.jwk] }, id_token_encryption_alg: 'RSA-OAEP' })).body.message)
-        .toBe('jwks: ID token encryption needs an RSA public key not restricted to signatures');
+        .toBe('jwks: ID token encryption needs an RSA public key for id_token_encryption_alg, not restricted to signatures');
       expect((await createClient({ id_token_encryption_alg: 'dir' })).status).toBe(400);
+      // a key bound to another algorithm could never be selected, nor a toy-sized one
+      const oaep256 = (await encryptionKeys()).jwk;
+      expect((await createClient({ jwks: { keys: [oaep256] }, id_token_encryption_alg: 'RSA-OAEP' })).status).toBe(400);
+      expect((await createClient({ jwks: { keys: [{ ...oaep256, n: 'AQAB' }] }, id_token_encryption_alg: 'RSA-OAEP-256' })).body.message)
+        .toBe('jwks: keys[0]: RSA keys must be at least 2048 bits');
+      // and private_key_jwt needs a key that may sign
+      expect((await createClient({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [oaep256] } })).body.message)
+        .toBe('jwks: private_key_jwt needs the client\'s public signing keys');
     });
   });
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { Browser } from '../support/browserless.js';
 import { api, createFixture, startIdp, type Fixture, type TestIdp } from '../support/idp.js';
-import { createCa, issue, selfSignedClient, tlsFetch, writeServerFiles, type Issued } from '../support/tls.js';
+import { createCa, createIntermediate, issue, selfSignedClient, tlsFetch, writeServerFiles, type Issued } from '../support/tls.js';
 
 const PROXY_HEADER = 'x-ssl-client-cert';
 
@@ -14,6 +14,9 @@ const PROXY_HEADER = 'x-ssl-client-cert';
 describe('mTLS', () => {
   let t: TestIdp;
   let fx: Fixture;
+  /** a second deployment: plain HTTP behind a TLS-terminating proxy that forwards the certificate */
+  let proxied: TestIdp;
+  let proxiedFx: Fixture;
   let serverCa: Issued;
   let clientCa: Issued;
   let budget: Issued;
@@ -23,17 +26,19 @@ describe('mTLS', () => {
     clientCa = await createCa('Budget Ltd client CA');
     budget = await issue(clientCa, 'CN=budget-app, O=Budget Ltd', 'client');
     const server = await issue(serverCa, 'CN=127.0.0.1', 'server');
-    t = await startIdp({ store: 'redis', tls: writeServerFiles(server), env: { MTLS_CERT_HEADER: PROXY_HEADER } });
+    t = await startIdp({ store: 'redis', tls: writeServerFiles(server) });
     fx = await createFixture(t);
+    proxied = await startIdp({ store: 'redis', env: { MTLS_CERT_HEADER: PROXY_HEADER } });
+    proxiedFx = await createFixture(proxied);
   });
-  afterAll(() => t.close());
+  afterAll(async () => {
+    await t.close();
+    await proxied.close();
+  });
 
-  const createClient = async (settings: Record<string, unknown>) => {
-    const created = await api(t, 'POST', `/v1/applications/${fx.appId}/clients`, {
-      name: 'mTLS client', grant_types: ['client_credentials'], scopes: [], ...settings,
-    });
-    return created;
-  };
+  const createClient = (settings: Record<string, unknown>, on = t, app = fx.appId) => api(on, 'POST', `/v1/applications/${app}/clients`, {
+    name: 'mTLS client', grant_types: ['client_credentials'], scopes: [], ...settings,
+  });
 
   /** client_credentials over the IdP's own TLS listener, presenting `certificate`. */
   async function tokenOverTls(clientId: string, certificate?: Issued) {
@@ -66,8 +71,8 @@ describe('mTLS', () => {
     });
 
     it('accepts the certificate forwarded by a TLS-terminating proxy in the configured header', async () => {
-      const created = await createClient({ token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_ca: clientCa.pem });
-      const request = (certificatePem?: string) => fetch(`${t.url}/oidc/token`, {
+      const created = await createClient({ token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_ca: clientCa.pem }, proxied, proxiedFx.appId);
+      const request = (certificatePem?: string) => fetch(`${proxied.url}/oidc/token`, {
         method: 'POST',
         headers: {
           'content-type': 'application/x-www-form-urlencoded',
@@ -79,6 +84,45 @@ describe('mTLS', () => {
       expect(accepted.status).toBe(200);
       expect(((await request()).status)).toBe(401);
       expect(((await request('not a certificate')).status)).toBe(401);
+    });
+
+    it('ignores the proxy header where the IdP terminates TLS itself: a certificate is public, its key is not', async () => {
+      const created = await createClient({ token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_ca: clientCa.pem, tls_client_auth_subject_dn: 'CN=budget-app' });
+      const forged = await tlsFetch(serverCa)(`${t.issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', [PROXY_HEADER]: encodeURIComponent(budget.pem) },
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: created.body.client_id }).toString(),
+      });
+      expect(forged.status).toBe(401);
+    });
+
+    it('refuses expired certificates, CA certificates, server certificates, and accepts presented intermediates', async () => {
+      const created = await createClient({ token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_ca: clientCa.pem, tls_client_auth_subject_dn: 'O=Budget Ltd' });
+      const expired = await issue(clientCa, 'CN=old, O=Budget Ltd', 'client', { expired: true });
+      const server = await issue(clientCa, 'CN=web, O=Budget Ltd', 'server');
+      for (const certificate of [expired, server, clientCa]) {
+        await expect(tokenOverTls(created.body.client_id, certificate)).rejects.toMatchObject({ error: 'invalid_client' });
+      }
+      const intermediate = await createIntermediate(clientCa, 'Budget Ltd issuing CA');
+      const leaf = await issue(intermediate, 'CN=budget-batch, O=Budget Ltd', 'client');
+      await expect(tokenOverTls(created.body.client_id, leaf)).rejects.toMatchObject({ error: 'invalid_client' });
+      const withChain = { ...leaf, pem: `${leaf.pem}\n${intermediate.pem}` };
+      expect((await tokenOverTls(created.body.client_id, withChain)).access_token).toBeTruthy();
+    });
+
+    it('makes a CA registered without subject attributes the identity of one client only', async () => {
+      const ownCa = await createCa('Dedicated CA');
+      const first = await createClient({ token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_ca: ownCa.pem });
+      expect(first.status).toBe(201);
+      const second = await createClient({ token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_ca: ownCa.pem, tls_client_auth_subject_dn: 'CN=x' });
+      expect(second).toMatchObject({ status: 409, body: { message: expect.stringMatching(/^tls_client_auth_ca: this CA identifies another client/) } });
+      const sharedCa = await createCa('Shared CA');
+      expect((await createClient({ token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_ca: sharedCa.pem, tls_client_auth_subject_dn: 'CN=a' })).status).toBe(201);
+      const vague = await createClient({ token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_ca: sharedCa.pem });
+      expect(vague).toMatchObject({ status: 409, body: { message: expect.stringMatching(/^tls_client_auth_subject_dn: another client uses this CA/) } });
+      // once the first client is gone, its CA is free again
+      expect((await api(t, 'DELETE', `/v1/applications/${fx.appId}/clients/${first.body.client_id}`)).status).toBe(204);
+      expect((await createClient({ token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_ca: ownCa.pem, tls_client_auth_subject_dn: 'CN=x' })).status).toBe(201);
     });
 
     it('validates the settings', async () => {
@@ -116,7 +160,7 @@ describe('mTLS', () => {
   describe('certificate-bound access tokens (token_binding: mtls)', () => {
     it('binds user tokens to the certificate: userinfo refuses them without it', async () => {
       const created = await createClient({
-        token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_ca: clientCa.pem, token_binding: 'mtls',
+        token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_ca: clientCa.pem, tls_client_auth_subject_dn: 'CN=budget-app', token_binding: 'mtls',
         grant_types: ['authorization_code'], scopes: ['openid', 'email'], redirect_uris: [fx.redirectUri],
       });
       const withCert = await oidc.discovery(new URL(t.issuer), created.body.client_id, undefined, oidc.TlsClientAuth(), {

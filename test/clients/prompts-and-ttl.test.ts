@@ -104,12 +104,14 @@ describe('client prompt values and token timeouts', () => {
       expect((await oidc.refreshTokenGrant(rp, tokens.refresh_token!)).expires_in).toBe(120);
     });
 
-    it('validates max_refresh_token_ttl: 2 weeks by default, never below refresh_token_ttl', async () => {
-      expect((await post({})).body).toMatchObject({ refresh_token_ttl: 1209600, max_refresh_token_ttl: 1209600 });
-      // a longer refresh_token_ttl lifts the default with it
-      expect((await post({ refresh_token_ttl: 30 * 86400 })).body.max_refresh_token_ttl).toBe(30 * 86400);
+    it('validates max_refresh_token_ttl: unset means 2 weeks (or refresh_token_ttl if longer), never below refresh_token_ttl', async () => {
+      const created = await post({});
+      expect(created.body).toMatchObject({ refresh_token_ttl: 1209600, max_refresh_token_ttl: null });
+      // unset, it follows a later, longer refresh_token_ttl instead of blocking it
+      const raised = await api(t, 'PUT', `/v1/applications/${fx.appId}/clients/${created.body.client_id}`, { refresh_token_ttl: 30 * 86400 });
+      expect(raised).toMatchObject({ status: 200, body: { refresh_token_ttl: 30 * 86400, max_refresh_token_ttl: null } });
       expect(await post({ refresh_token_ttl: 600, max_refresh_token_ttl: 300 })).toMatchObject({
-        status: 400, body: { message: 'max_refresh_token_ttl must be at least refresh_token_ttl (600)' },
+        status: 400, body: { message: 'max_refresh_token_ttl: must be at least refresh_token_ttl' },
       });
       expect((await post({ max_refresh_token_ttl: 366 * 86400 })).status).toBe(400);
     });

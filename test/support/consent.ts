@@ -40,14 +40,15 @@ export interface Started {
 }
 
 /** The third party's authorization request, through the hosted login if there is no session yet. */
-export async function authorize(t: TestIdp, fx: Fixture, tp: ThirdParty, browser: Browser, params: Record<string, string>): Promise<Started> {
+export async function authorize(t: TestIdp, fx: Fixture, tp: ThirdParty, browser: Browser, params: Record<string, string>, par = false): Promise<Started> {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
-  const authUrl = oidc.buildAuthorizationUrl(tp.rp, {
+  const request = {
     redirect_uri: THIRD_PARTY_REDIRECT, state,
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
     ...params,
-  });
+  };
+  const authUrl = par ? await oidc.buildAuthorizationUrlWithPAR(tp.rp, request) : oidc.buildAuthorizationUrl(tp.rp, request);
   const url = await browser.login(authUrl.href, t.url, fx.user.email, fx.user.password);
   return { url, verifier, state };
 }

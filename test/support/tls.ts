@@ -29,26 +29,43 @@ async function finish(cert: x509.X509Certificate, keys: CryptoKeyPair): Promise<
   return { cert, keys, pem: cert.toString('pem'), keyPem: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY') };
 }
 
-const validity = () => ({ notBefore: new Date(Date.now() - DAY_MS), notAfter: new Date(Date.now() + DAY_MS) });
+const validity = (expired = false) => ({
+  notBefore: new Date(Date.now() - (expired ? 3 : 1) * DAY_MS),
+  notAfter: new Date(Date.now() + (expired ? -1 : 1) * DAY_MS),
+});
+
+const caExtensions = () => [
+  new x509.BasicConstraintsExtension(true, undefined, true),
+  new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+];
 
 /** A certificate authority, as an operator or a client's PKI would have one. */
 export async function createCa(name: string): Promise<Issued> {
   const keys = await newKeys();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    name: `CN=${name}`, keys, signingAlgorithm: ALG, ...validity(),
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-    ],
+    name: `CN=${name}`, keys, signingAlgorithm: ALG, ...validity(), extensions: caExtensions(),
   });
   return finish(cert, keys);
 }
 
-/** A leaf certificate issued by `ca`: a TLS server certificate for 127.0.0.1, or a client certificate. */
-export async function issue(ca: Issued, subject: string, usage: 'server' | 'client'): Promise<Issued> {
+/** An intermediate CA issued by `ca`. */
+export async function createIntermediate(ca: Issued, name: string): Promise<Issued> {
   const keys = await newKeys();
   const cert = await x509.X509CertificateGenerator.create({
-    subject, issuer: ca.cert.subject, publicKey: keys.publicKey, signingKey: ca.keys.privateKey, signingAlgorithm: ALG, ...validity(),
+    subject: `CN=${name}`, issuer: ca.cert.subject, publicKey: keys.publicKey, signingKey: ca.keys.privateKey,
+    signingAlgorithm: ALG, ...validity(), extensions: caExtensions(),
+  });
+  return finish(cert, keys);
+}
+
+/**
+ * A leaf certificate issued by `ca`: a TLS server certificate for 127.0.0.1, or a client
+ * certificate (optionally already expired).
+ */
+export async function issue(ca: Issued, subject: string, usage: 'server' | 'client', options: { expired?: boolean } = {}): Promise<Issued> {
+  const keys = await newKeys();
+  const cert = await x509.X509CertificateGenerator.create({
+    subject, issuer: ca.cert.subject, publicKey: keys.publicKey, signingKey: ca.keys.privateKey, signingAlgorithm: ALG, ...validity(options.expired),
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.ExtendedKeyUsageExtension([usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),

@@ -25,6 +25,7 @@ import { accountFinder } from './provider/account.js';
 import { loadCookieKeys, loadSigningKeys } from './provider/keys.js';
 import { sameSitePerClient } from './provider/same-site.js';
 import { pollInterval } from './provider/poll-interval.js';
+import { deviceFlow, keepExpiredDeviceCodes } from './device/index.js';
 import { ConsentService } from './consents/service.js';
 import { createDelivery, type Delivery } from './delivery/delivery.js';
 import { ConsentRequests } from './consents/requests.js';
@@ -93,17 +94,20 @@ export async function createIdp(config: Config, options: { store?: Store; logger
 
   const [jwks, cookieKeys] = await Promise.all([loadSigningKeys(store), loadCookieKeys(store, config.cookieKeys)]);
   const clientModel = clientAdapter(clients, resources);
+  const device = deviceFlow(store);
   const provider = new Provider(config.issuer, providerConfiguration({
     config,
-    adapter: (model) => (model === 'Client' ? clientModel : store.oidcAdapter(model)),
+    adapter: (model) => (model === 'Client' ? clientModel : keepExpiredDeviceCodes(model, store.oidcAdapter(model))),
     findAccount: accountFinder({ users, apps, tenantId: config.tenantId }),
     jwks,
     cookieKeys,
     consents,
+    deviceFlow: device.feature,
   }));
   provider.proxy = true;
   provider.use(sameSitePerClient(config.publicUrl.startsWith('https://')));
   provider.use(pollInterval(store, POLL_INTERVAL_SECONDS));
+  provider.use(device.middleware);
   clients.checkMetadataWith(async (record) => {
     try {
       await provider.Client.validate(toProviderMetadata(record, await grantableResources(resources, record)));

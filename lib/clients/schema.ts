@@ -6,7 +6,9 @@ import {
 import { PREDEFINED_CLAIMS } from '../provider/predefined-claims.js';
 import { PROMPT_VALUES } from '../../policies/allowed-prompts.js';
 
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+/** RFC 8628 device authorization grant (seed 002 "Device authorization"). */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', DEVICE_CODE_GRANT] as const;
 export const SECRET_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
 export const MTLS_AUTH_METHODS = ['tls_client_auth', 'self_signed_tls_client_auth'] as const;
 export const AUTH_METHODS = [...SECRET_AUTH_METHODS, 'private_key_jwt', ...MTLS_AUTH_METHODS] as const;
@@ -96,8 +98,10 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
       (c) => !c.grant_types.includes('authorization_code') || c.redirect_uris.length > 0)
     .test('scopes-for-code', 'scopes: at least openid is required for authorization_code',
       (c) => !c.grant_types.includes('authorization_code') || c.scopes.includes('openid'))
-    .test('refresh-needs-code', 'grant_types: refresh_token requires authorization_code',
-      (c) => !c.grant_types.includes('refresh_token') || c.grant_types.includes('authorization_code'))
+    .test('scopes-for-device', `scopes: at least openid is required for ${DEVICE_CODE_GRANT}`,
+      (c) => !c.grant_types.includes(DEVICE_CODE_GRANT) || c.scopes.includes('openid'))
+    .test('refresh-needs-user-grant', `grant_types: refresh_token requires authorization_code or ${DEVICE_CODE_GRANT}`,
+      (c) => !c.grant_types.includes('refresh_token') || c.grant_types.includes('authorization_code') || c.grant_types.includes(DEVICE_CODE_GRANT))
     .test('third-party-consent-uri', 'consent_uris: a third-party client needs at least one Consent URI',
       (c) => !c.third_party || c.consent_uris.length > 0)
     .test('third-party-no-roles', 'roles: a third-party client cannot hold management roles',
@@ -167,7 +171,7 @@ export function defaultClientSettings(allowedScopes: readonly string[]): Omit<Cl
  * FAPI 2.0 Security Profile requirements that are client settings (oidc-provider's 2.0
  * profile enforces the protocol-level rest). Undefined when compliant or not enforced.
  */
-function fapi2Problem(c: Pick<ClientSettings, 'enforce_fapi2' | 'require_par' | 'token_binding' | 'token_endpoint_auth_method' | 'pkce'>): string | undefined {
+function fapi2Problem(c: Pick<ClientSettings, 'enforce_fapi2' | 'require_par' | 'token_binding' | 'token_endpoint_auth_method' | 'pkce' | 'grant_types'>): string | undefined {
   if (!c.enforce_fapi2) return undefined;
   if (!c.require_par) return 'FAPI 2.0 requires pushed authorization requests (require_par: true)';
   if (c.token_binding === 'none') return 'FAPI 2.0 requires sender-constrained tokens (token_binding: dpop or mtls)';
@@ -175,5 +179,6 @@ function fapi2Problem(c: Pick<ClientSettings, 'enforce_fapi2' | 'require_par' | 
     return 'FAPI 2.0 requires private_key_jwt, tls_client_auth or self_signed_tls_client_auth';
   }
   if (c.pkce !== 'enforce_with_secret') return 'FAPI 2.0 requires PKCE on every authorization request (pkce: enforce_with_secret)';
+  if (c.grant_types.includes(DEVICE_CODE_GRANT)) return `FAPI 2.0 covers the authorization code flow, not ${DEVICE_CODE_GRANT}`;
   return undefined;
 }

@@ -15,6 +15,7 @@ import { epochSeconds } from '../time.js';
 import { pathPrefix } from '../http/prefix.js';
 import { mtlsHooks } from './mtls.js';
 import { resourceIndicators, resourceRefreshTokenTtl } from '../resources/indicators.js';
+import { DEVICE_CODE_TTL, DEVICE_ROUTES, type DeviceFlow } from '../device/index.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -23,6 +24,7 @@ export interface ProviderDeps {
   jwks: { keys: JWK[] };
   cookieKeys: string[];
   consents: ConsentService;
+  deviceFlow: DeviceFlow['feature'];
 }
 
 function sendPage(ctx: KoaContextWithOIDC, title: string, body: ReturnType<typeof errorView>): void {
@@ -38,7 +40,7 @@ const extras = (client: unknown) => client as ClientExtras | undefined;
  * oidc-provider configuration: every protocol decision of the IdP in one place. What is
  * not set here is the library's (certified) default.
  */
-export function providerConfiguration({ config, adapter, findAccount, jwks, cookieKeys, consents }: ProviderDeps): Configuration {
+export function providerConfiguration({ config, adapter, findAccount, jwks, cookieKeys, consents, deviceFlow }: ProviderDeps): Configuration {
   const secureCookies = config.publicUrl.startsWith('https://');
   const cookie = { httpOnly: true, sameSite: 'lax' as const, secure: secureCookies, signed: true };
   const { ttl } = config;
@@ -67,6 +69,7 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       end_session: '/session/end',
       jwks: '/jwks',
       userinfo: '/me',
+      ...DEVICE_ROUTES,
     },
     features: {
       devInteractions: { enabled: false },
@@ -94,6 +97,8 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       // clients with enforce_fapi2 run under the FAPI 2.0 Security Profile
       fapi: { enabled: true, profile: (_ctx, client) => (extras(client)?.enforce_fapi2 ? '2.0' : undefined) },
       resourceIndicators: resourceIndicators(),
+      // RFC 8628 for clients with the device_code grant (lib/device/)
+      deviceFlow,
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => sendPage(ctx, 'Sign out', logoutView(form, ctx.oidc.client?.clientName)),
@@ -120,6 +125,7 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
         return Math.max(1, Math.min(own, (token.iiat ?? epochSeconds()) + chain - epochSeconds()));
       },
       AuthorizationCode: ttl.authorizationCode,
+      DeviceCode: DEVICE_CODE_TTL,
       IdToken: ttl.idToken,
       Interaction: ttl.interaction,
       Session: ttl.session,

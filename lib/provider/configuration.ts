@@ -15,6 +15,7 @@ import { epochSeconds } from '../time.js';
 import { pathPrefix } from '../http/prefix.js';
 import { mtlsHooks } from './mtls.js';
 import { resourceIndicators, resourceRefreshTokenTtl } from '../resources/indicators.js';
+import { sessionLifetime } from '../sessions/lifetime.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -122,7 +123,8 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       AuthorizationCode: ttl.authorizationCode,
       IdToken: ttl.idToken,
       Interaction: ttl.interaction,
-      Session: ttl.session,
+      // counted from the last authentication, so silent sign-ins do not extend a session
+      Session: sessionLifetime(ttl.session),
       Grant: ttl.grant,
     },
     renderError: async (ctx, out) => {

@@ -32,6 +32,14 @@ import { ConsentRequests } from './consents/requests.js';
 import { consentCallbackRoutes, CONSENT_CALLBACK_PATH } from './consents/callback.js';
 import { consentRoutes, myConsentRoutes } from './consents/routes.js';
 import { requireUserToken } from './http/user-auth.js';
+import { BACKEND_AUTH_AREA, requiredPermission } from './http/permissions.js';
+import { indexingSessionIds } from './sessions/session-ids.js';
+import { TokenIssuer } from './sessions/tokens.js';
+import { SessionService } from './sessions/service.js';
+import { requireAppClient } from './sessions/app-client.js';
+import { sessionRoutes } from './sessions/routes.js';
+import { OtpService } from './otp/service.js';
+import { otpRoutes } from './otp/routes.js';
 import { interactionRoutes } from '../interactions/routes.js';
 import { ThirdPartyConsent } from '../interactions/third-party-consent.js';
 import { renderPage } from '../views/layout.js';
@@ -95,10 +103,16 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   const [jwks, cookieKeys] = await Promise.all([loadSigningKeys(store), loadCookieKeys(store, config.cookieKeys)]);
   const clientModel = clientAdapter(clients, resources);
   const device = deviceFlow(store);
+  const findAccount = accountFinder({ users, apps, tenantId: config.tenantId });
   const provider = new Provider(config.issuer, providerConfiguration({
     config,
-    adapter: (model) => (model === 'Client' ? clientModel : keepExpiredDeviceCodes(model, store.oidcAdapter(model))),
-    findAccount: accountFinder({ users, apps, tenantId: config.tenantId }),
+    adapter: (model) => {
+      if (model === 'Client') return clientModel;
+      // apps name sessions by their sid (session_id of /v1/auth)
+      if (model === 'Session') return indexingSessionIds(store, store.oidcAdapter(model));
+      return keepExpiredDeviceCodes(model, store.oidcAdapter(model));
+    },
+    findAccount,
     jwks,
     cookieKeys,
     consents,
@@ -138,10 +152,22 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     resourceRoutes(apps, resources).routes(),
     consentRoutes(consents, consentRequests).routes(),
   ] as Koa.Middleware[]);
+  const sessions = new SessionService({
+    provider, store, tokens: new TokenIssuer(provider, findAccount), sessionTtl: config.ttl.session, limits: config.silentAuthLimit,
+  });
+  const backendAuth = compose<Koa.Context>([
+    requireAppClient(provider, clients),
+    sessionRoutes(sessions, users).routes(),
+    otpRoutes(new OtpService(store, users, delivery, config.otp), sessions, config.otp.ttl).routes(),
+  ] as Koa.Middleware[]);
   const api = compose<Koa.Context>([
     jsonErrors(logger),
     koaBody({ json: true, urlencoded: false, multipart: false, jsonLimit: '64kb', jsonStrict: true }),
-    (ctx, next) => (ctx.path === '/v1/me' || ctx.path.startsWith('/v1/me/') ? selfService(ctx, next) : management(ctx, next)),
+    (ctx, next) => {
+      if (ctx.path === '/v1/me' || ctx.path.startsWith('/v1/me/')) return selfService(ctx, next);
+      if (requiredPermission(ctx.method, ctx.path).area === BACKEND_AUTH_AREA) return backendAuth(ctx, next);
+      return management(ctx, next);
+    },
   ] as Koa.Middleware[]);
   const thirdPartyConsent = new ThirdPartyConsent({
     provider, consents, requests: consentRequests, scopes: config.scopes, defaultConsentTtl: config.ttl.consent,

@@ -31,6 +31,29 @@ const ttlSchema = yup.object({
   consentReceipt: yup.number().integer().min(DAY).default(3 * 365 * DAY),
 }).noUnknown();
 
+/** `points` requests per `duration` seconds. */
+const rateLimitSchema = (points: number, duration: number) => yup.object({
+  points: yup.number().integer().min(1).default(points),
+  duration: yup.number().integer().min(1).default(duration),
+}).noUnknown();
+
+/** One-time passcodes of the backend OTP method (/v1/auth/otp). */
+const otpSchema = yup.object({
+  length: yup.number().integer().min(6).max(10).default(6),
+  // seconds a passcode stays valid
+  ttl: yup.number().integer().min(1).max(30 * MINUTE).default(5 * MINUTE),
+  // wrong passcodes before the passcode is void
+  attempts: yup.number().integer().min(1).max(10).default(5),
+  // passcodes sent to one user
+  sendLimit: rateLimitSchema(5, 15 * MINUTE).default(() => rateLimitSchema(5, 15 * MINUTE).cast({})),
+}).noUnknown();
+
+/** Silent authentication (/v1/auth/session/authenticate), limited per IdP session and per calling client. */
+const silentAuthLimitSchema = yup.object({
+  perSession: rateLimitSchema(10, MINUTE).default(() => rateLimitSchema(10, MINUTE).cast({})),
+  perClient: rateLimitSchema(600, MINUTE).default(() => rateLimitSchema(600, MINUTE).cast({})),
+}).noUnknown();
+
 const fileSchema = yup.object({
   tenantId: yup.string().matches(/^[A-Za-z0-9_-]{1,64}$/).default('default'),
   // cookie signing keys (newest first); generated once and kept in the store when absent
@@ -44,6 +67,8 @@ const fileSchema = yup.object({
   uiLocales: yup.array(yup.string().required()).default(['en']),
   logLevel: yup.string().oneOf(LOG_LEVELS).default('info'),
   ttl: ttlSchema.default(() => ttlSchema.cast({})),
+  otp: otpSchema.default(() => otpSchema.cast({})),
+  silentAuthLimit: silentAuthLimitSchema.default(() => silentAuthLimitSchema.cast({})),
 }).noUnknown();
 
 const envSchema = yup.object({
@@ -70,6 +95,8 @@ const envSchema = yup.object({
 
 export type FileConfig = yup.InferType<typeof fileSchema>;
 export type TtlConfig = FileConfig['ttl'];
+export type OtpConfig = FileConfig['otp'];
+export type SilentAuthLimitConfig = FileConfig['silentAuthLimit'];
 
 export interface Config extends FileConfig {
   port: number;

@@ -62,7 +62,9 @@ const SWEEP_BATCH = 100;
 /** A swept consent not finished within this time (the instance died) is handed out again. */
 const SWEEP_LEASE = 300;
 /** Attempts at winning the (user, client) index against a concurrent approval. */
-const APPROVAL_ATTEMPTS = 3;
+const APPROVAL_ATTEMPTS = 5;
+const CONTENDED_WAIT_MS = 20;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const CONSENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface ApprovalInput {
@@ -118,9 +120,17 @@ export class ConsentService {
     const pair = pairKey(input.user_id, input.client_id);
     for (let attempt = 1; ; attempt += 1) {
       const currentId = await this.store.lookup(pair);
-      const current = currentId ? await this.find(currentId) : undefined;
+      const record = currentId ? await this.store.getJSON<Consent>(consentKey(currentId)) : undefined;
+      if (currentId && !record && attempt < APPROVAL_ATTEMPTS) {
+        // claimed by a concurrent approval that has not written its record yet (or being
+        // revoked): wait for it rather than take the index from it
+        await sleep(CONTENDED_WAIT_MS * attempt);
+        continue;
+      }
+      const current = record && record.expires_at > epochSeconds() ? record : undefined;
       if (currentId && !current) {
-        // the index points at an expired consent: the sweep writes its receipt
+        // the index points at an expired consent (the sweep writes its receipt), or still at
+        // a missing one after waiting (a crash mid-revocation): free it
         await this.store.release(pair, currentId);
       }
       const consent: Consent = {

@@ -1,6 +1,6 @@
 import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
-import type { ClientService } from '../clients/service.js';
+import type { ClientRecord, ClientService } from '../clients/service.js';
 import { ApiError } from './errors.js';
 import { describePermission, requiredPermission, rolesGrant, rolesNotHeld } from './permissions.js';
 
@@ -11,24 +11,34 @@ export function bearerToken(ctx: Context): string {
   return match[1]!;
 }
 
+const unauthorized = (description: string) => new ApiError(401, 'Unauthorized', {
+  'WWW-Authenticate': `Bearer error="invalid_token", error_description="${description}"`,
+});
+
 /**
- * Management APIs take a Bearer client access token (client_credentials at /oidc/token).
- * The token's client must hold a role that grants the request's permission (lib/http/permissions.ts);
- * user tokens, expired, revoked, sender-constrained or resource-audience tokens are refused.
+ * The client whose Bearer client access token (client_credentials at /oidc/token) authorises
+ * the request. User tokens, expired, revoked, sender-constrained or resource-audience tokens
+ * get 401.
+ */
+export async function clientOfAccessToken(provider: Provider, clients: ClientService, ctx: Context): Promise<ClientRecord> {
+  const token = await provider.ClientCredentials.find(bearerToken(ctx));
+  if (!token?.clientId || token.isExpired) throw unauthorized('access token is invalid or expired');
+  // a DPoP- or certificate-bound token is only good with its proof, which our APIs do not check
+  if (token.jkt || token['x5t#S256']) throw unauthorized('sender-constrained tokens are not accepted here');
+  // a token issued for a resource server (RFC 8707 aud) is that server's, not ours
+  if (token.aud) throw unauthorized('this token is for another audience');
+  const client = await clients.find(token.clientId);
+  if (!client) throw unauthorized('access token is invalid or expired');
+  return client;
+}
+
+/**
+ * Management APIs take a client access token whose client holds a role that grants the
+ * request's permission (lib/http/permissions.ts).
  */
 export function requireManagementPermission(provider: Provider, clients: ClientService): Middleware {
-  const unauthorized = (description: string) => new ApiError(401, 'Unauthorized', {
-    'WWW-Authenticate': `Bearer error="invalid_token", error_description="${description}"`,
-  });
   return async (ctx, next) => {
-    const token = await provider.ClientCredentials.find(bearerToken(ctx));
-    if (!token?.clientId || token.isExpired) throw unauthorized('access token is invalid or expired');
-    // a DPoP- or certificate-bound token is only good with its proof, which this API does not check
-    if (token.jkt || token['x5t#S256']) throw unauthorized('sender-constrained tokens are not accepted here');
-    // a token issued for a resource server (RFC 8707 aud) is that server's, not ours
-    if (token.aud) throw unauthorized('this token is for another audience');
-    const client = await clients.find(token.clientId);
-    if (!client) throw unauthorized('access token is invalid or expired');
+    const client = await clientOfAccessToken(provider, clients, ctx);
     const permission = requiredPermission(ctx.method, ctx.path);
     if (!rolesGrant(client.roles, permission)) {
       throw new ApiError(403, `Forbidden: the client's roles do not grant ${describePermission(permission)}`);

@@ -25,6 +25,15 @@ const ROLE_GRANTS: Record<Role, readonly Grant[]> = {
   consent_manager: [['consents', '*'], ['consent-receipts', '*'], ['consent-requests', '*']],
 };
 
+/**
+ * `/v1/auth` (backend authentication and sessions, seed 004) is not a management area and no
+ * role governs it: each app calls it with its own client access token, gets user tokens for
+ * itself only, and acts only on sessions whose session_id it holds. Any first-party client
+ * allowed the `openid` scope may call it, with or without roles; third-party and machine
+ * clients may not (lib/sessions/app-client.ts).
+ */
+export const BACKEND_AUTH_AREA = 'auth';
+
 /** The permission a management request needs: GET and HEAD read, every other method writes. */
 export function requiredPermission(method: string, path: string): Permission {
   // the routers match paths case-insensitively, so the area must too

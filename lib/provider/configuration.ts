@@ -16,6 +16,7 @@ import { pathPrefix } from '../http/prefix.js';
 import { mtlsHooks } from './mtls.js';
 import { resourceIndicators, resourceRefreshTokenTtl } from '../resources/indicators.js';
 import { DEVICE_CODE_TTL, DEVICE_ROUTES, type DeviceFlow } from '../device/index.js';
+import { sessionLifetime } from '../sessions/lifetime.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -128,7 +129,8 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       DeviceCode: DEVICE_CODE_TTL,
       IdToken: ttl.idToken,
       Interaction: ttl.interaction,
-      Session: ttl.session,
+      // counted from the last authentication, so silent sign-ins do not extend a session
+      Session: sessionLifetime(ttl.session),
       Grant: ttl.grant,
     },
     renderError: async (ctx, out) => {

@@ -83,7 +83,7 @@ export class UserService {
    * tells nothing about which part was wrong.
    */
   async authenticate(identifier: string, password: string): Promise<User | undefined> {
-    const user = await this.findByIdentifier(identifier);
+    const user = await this.findStoredByIdentifier(identifier);
     const ok = await verifyPassword(password, user?.password_hash ?? DECOY_HASH);
     if (!user || !ok || !user.password_hash) return undefined;
     const now = Math.floor(Date.now() / 1000);
@@ -91,7 +91,19 @@ export class UserService {
     return publicView({ ...user, last_auth: now });
   }
 
-  private async findByIdentifier(identifier: string): Promise<StoredUser | undefined> {
+  /** The user a login identifier (email, phone number or username) names. */
+  async findByIdentifier(identifier: string): Promise<User | undefined> {
+    const user = await this.findStoredByIdentifier(identifier);
+    return user && publicView(user);
+  }
+
+  /** Records a successful sign-in by a method other than the password (the last_auth claim). */
+  async recordAuthentication(userId: string): Promise<void> {
+    const user = await this.store.getJSON<StoredUser>(userKey(userId));
+    if (user) await this.store.putJSON(userKey(userId), { ...user, last_auth: Math.floor(Date.now() / 1000) });
+  }
+
+  private async findStoredByIdentifier(identifier: string): Promise<StoredUser | undefined> {
     const value = identifier.trim();
     if (!value || value.length > 254) return undefined;
     for (const field of IDENTIFIERS) {

@@ -1,0 +1,46 @@
+import Router from '@koa/router';
+import * as yup from 'yup';
+import { DeliveryError } from '../delivery/delivery.js';
+import { ApiError } from '../http/errors.js';
+import { validateBody } from '../http/validate.js';
+import { callingClient } from '../sessions/app-client.js';
+import { sessionId, tokenRequestFields } from '../sessions/schema.js';
+import type { SessionService } from '../sessions/service.js';
+import type { OtpService } from './service.js';
+
+const sendSchema = yup.object({
+  channel: yup.string().oneOf(['email', 'sms'] as const).required(),
+  identifier: yup.string().required().max(254),
+}).noUnknown();
+
+const authenticateSchema = yup.object({
+  identifier: yup.string().required().max(254),
+  passcode: yup.string().required().max(32),
+  session_id: sessionId,
+  ...tokenRequestFields,
+}).noUnknown();
+
+/** Backend one-time passcode authentication (seed 004) under /v1/auth/otp. */
+export function otpRoutes(otp: OtpService, sessions: SessionService, passcodeTtl: number): Router {
+  const router = new Router({ prefix: '/v1/auth/otp' });
+
+  router.post('/send', async (ctx) => {
+    const { channel, identifier } = validateBody(sendSchema, ctx.request.body);
+    try {
+      await otp.send(channel, identifier);
+    } catch (err) {
+      if (err instanceof DeliveryError) throw new ApiError(503, `The passcode could not be sent by ${err.channel}`, { 'Retry-After': '30' });
+      throw err;
+    }
+    ctx.body = { message: 'Passcode sent', expires_in: passcodeTtl };
+  });
+
+  router.post('/authenticate', async (ctx) => {
+    const { identifier, passcode, session_id, resource, claims } = validateBody(authenticateSchema, ctx.request.body);
+    const userId = await otp.verify(identifier, passcode);
+    if (!userId) throw new ApiError(400, 'The passcode is invalid or expired');
+    ctx.body = await sessions.signIn(ctx, callingClient(ctx), userId, 'otp', session_id, { resource, claims });
+  });
+
+  return router;
+}

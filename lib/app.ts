@@ -31,6 +31,9 @@ import { ConsentRequests } from './consents/requests.js';
 import { consentCallbackRoutes, CONSENT_CALLBACK_PATH } from './consents/callback.js';
 import { consentRoutes, myConsentRoutes } from './consents/routes.js';
 import { requireUserToken } from './http/user-auth.js';
+import { cibaFeature } from './ciba/hooks.js';
+import { cibaCompleteRoutes, CIBA_COMPLETE_PATH } from './ciba/complete.js';
+import { keepExpiredRequests } from './ciba/keep-expired.js';
 import { interactionRoutes } from '../interactions/routes.js';
 import { ThirdPartyConsent } from '../interactions/third-party-consent.js';
 import { renderPage } from '../views/layout.js';
@@ -95,11 +98,17 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   const clientModel = clientAdapter(clients, resources);
   const provider = new Provider(config.issuer, providerConfiguration({
     config,
-    adapter: (model) => (model === 'Client' ? clientModel : store.oidcAdapter(model)),
+    adapter: (model) => {
+      if (model === 'Client') return clientModel;
+      // expired backchannel requests stay readable, so a polling client learns expired_token
+      if (model === 'BackchannelAuthenticationRequest') return keepExpiredRequests(store.oidcAdapter(model));
+      return store.oidcAdapter(model);
+    },
     findAccount: accountFinder({ users, apps, tenantId: config.tenantId }),
     jwks,
     cookieKeys,
     consents,
+    ciba: cibaFeature({ users, delivery, store }),
   }));
   provider.proxy = true;
   provider.use(sameSitePerClient(config.publicUrl.startsWith('https://')));
@@ -134,9 +143,10 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     resourceRoutes(apps, resources).routes(),
     consentRoutes(consents, consentRequests).routes(),
   ] as Koa.Middleware[]);
+  const jsonBody = koaBody({ json: true, urlencoded: false, multipart: false, jsonLimit: '64kb', jsonStrict: true });
   const api = compose<Koa.Context>([
     jsonErrors(logger),
-    koaBody({ json: true, urlencoded: false, multipart: false, jsonLimit: '64kb', jsonStrict: true }),
+    jsonBody,
     (ctx, next) => (ctx.path === '/v1/me' || ctx.path.startsWith('/v1/me/') ? selfService(ctx, next) : management(ctx, next)),
   ] as Koa.Middleware[]);
   const thirdPartyConsent = new ThirdPartyConsent({
@@ -147,12 +157,19 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     interactionRoutes({ provider, users, csrfKey: cookieKeys[0]!, uiLocales: config.uiLocales, thirdPartyConsent }).routes(),
     consentCallbackRoutes({ requests: consentRequests, clients, publicUrl: config.publicUrl }).routes(),
   ] as Koa.Middleware[]);
+  const backchannelComplete = compose<Koa.Context>([
+    jsonErrors(logger),
+    jsonBody,
+    requireUserToken(provider),
+    cibaCompleteRoutes({ provider, store }).routes(),
+  ] as Koa.Middleware[]);
   const health = healthRoutes(store).routes();
 
   const inner = new Koa();
   inner.use(health);
   inner.use((ctx, next) => (ctx.path === '/v1' || ctx.path.startsWith('/v1/') ? api(ctx, next) : next()));
   inner.use((ctx, next) => (ctx.path.startsWith('/interaction/') || ctx.path === CONSENT_CALLBACK_PATH ? pages(ctx, next) : next()));
+  inner.use((ctx, next) => (ctx.path === CIBA_COMPLETE_PATH ? backchannelComplete(ctx, next) : next()));
   inner.use(mount('/oidc', provider));
 
   const app = new Koa();

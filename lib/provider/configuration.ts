@@ -15,6 +15,7 @@ import { epochSeconds } from '../time.js';
 import { pathPrefix } from '../http/prefix.js';
 import { mtlsHooks } from './mtls.js';
 import { resourceIndicators, resourceRefreshTokenTtl } from '../resources/indicators.js';
+import { backchannelRequestTtl } from '../ciba/hooks.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -23,6 +24,8 @@ export interface ProviderDeps {
   jwks: { keys: JWK[] };
   cookieKeys: string[];
   consents: ConsentService;
+  /** features.ciba, built by lib/ciba/hooks.ts (it needs users and delivery) */
+  ciba: NonNullable<Configuration['features']>['ciba'];
 }
 
 function sendPage(ctx: KoaContextWithOIDC, title: string, body: ReturnType<typeof errorView>): void {
@@ -38,7 +41,7 @@ const extras = (client: unknown) => client as ClientExtras | undefined;
  * oidc-provider configuration: every protocol decision of the IdP in one place. What is
  * not set here is the library's (certified) default.
  */
-export function providerConfiguration({ config, adapter, findAccount, jwks, cookieKeys, consents }: ProviderDeps): Configuration {
+export function providerConfiguration({ config, adapter, findAccount, jwks, cookieKeys, consents, ciba }: ProviderDeps): Configuration {
   const secureCookies = config.publicUrl.startsWith('https://');
   const cookie = { httpOnly: true, sameSite: 'lax' as const, secure: secureCookies, signed: true };
   const { ttl } = config;
@@ -67,6 +70,7 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       end_session: '/session/end',
       jwks: '/jwks',
       userinfo: '/me',
+      backchannel_authentication: '/backchannel',
     },
     features: {
       devInteractions: { enabled: false },
@@ -94,6 +98,7 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       // clients with enforce_fapi2 run under the FAPI 2.0 Security Profile
       fapi: { enabled: true, profile: (_ctx, client) => (extras(client)?.enforce_fapi2 ? '2.0' : undefined) },
       resourceIndicators: resourceIndicators(),
+      ciba,
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => sendPage(ctx, 'Sign out', logoutView(form, ctx.oidc.client?.clientName)),
@@ -124,6 +129,7 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       Interaction: ttl.interaction,
       Session: ttl.session,
       Grant: ttl.grant,
+      BackchannelAuthenticationRequest: backchannelRequestTtl,
     },
     renderError: async (ctx, out) => {
       sendPage(ctx, 'Sign-in error', errorView('Something went wrong', out.error_description ?? out.error));

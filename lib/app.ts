@@ -25,7 +25,8 @@ import { accountFinder } from './provider/account.js';
 import { loadCookieKeys, loadSigningKeys } from './provider/keys.js';
 import { sameSitePerClient } from './provider/same-site.js';
 import { pollInterval } from './provider/poll-interval.js';
-import { deviceFlow, keepExpiredDeviceCodes } from './device/index.js';
+import { deviceFlow } from './device/index.js';
+import { keepExpiredPolledRequests } from '../adapters/keep-expired.js';
 import { ConsentService } from './consents/service.js';
 import { createDelivery, type Delivery } from './delivery/delivery.js';
 import { ConsentRequests } from './consents/requests.js';
@@ -40,6 +41,8 @@ import { requireAppClient } from './sessions/app-client.js';
 import { sessionRoutes } from './sessions/routes.js';
 import { OtpService } from './otp/service.js';
 import { otpRoutes } from './otp/routes.js';
+import { cibaFeature } from './ciba/hooks.js';
+import { cibaCompleteRoutes, CIBA_COMPLETE_PATH } from './ciba/complete.js';
 import { interactionRoutes } from '../interactions/routes.js';
 import { ThirdPartyConsent } from '../interactions/third-party-consent.js';
 import { renderPage } from '../views/layout.js';
@@ -110,13 +113,15 @@ export async function createIdp(config: Config, options: { store?: Store; logger
       if (model === 'Client') return clientModel;
       // apps name sessions by their sid (session_id of /v1/auth)
       if (model === 'Session') return indexingSessionIds(store, store.oidcAdapter(model));
-      return keepExpiredDeviceCodes(model, store.oidcAdapter(model));
+      // expired device codes and backchannel requests stay readable: pollers learn expired_token
+      return keepExpiredPolledRequests(model, store.oidcAdapter(model));
     },
     findAccount,
     jwks,
     cookieKeys,
     consents,
     deviceFlow: device.feature,
+    ciba: cibaFeature({ users, delivery, store }),
   }));
   provider.proxy = true;
   provider.use(sameSitePerClient(config.publicUrl.startsWith('https://')));
@@ -160,9 +165,10 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     sessionRoutes(sessions, users).routes(),
     otpRoutes(new OtpService(store, users, delivery, config.otp), sessions, config.otp.ttl).routes(),
   ] as Koa.Middleware[]);
+  const jsonBody = koaBody({ json: true, urlencoded: false, multipart: false, jsonLimit: '64kb', jsonStrict: true });
   const api = compose<Koa.Context>([
     jsonErrors(logger),
-    koaBody({ json: true, urlencoded: false, multipart: false, jsonLimit: '64kb', jsonStrict: true }),
+    jsonBody,
     (ctx, next) => {
       if (ctx.path === '/v1/me' || ctx.path.startsWith('/v1/me/')) return selfService(ctx, next);
       if (requiredPermission(ctx.method, ctx.path).area === BACKEND_AUTH_AREA) return backendAuth(ctx, next);
@@ -177,12 +183,19 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     interactionRoutes({ provider, users, csrfKey: cookieKeys[0]!, uiLocales: config.uiLocales, thirdPartyConsent }).routes(),
     consentCallbackRoutes({ requests: consentRequests, clients, publicUrl: config.publicUrl }).routes(),
   ] as Koa.Middleware[]);
+  const backchannelComplete = compose<Koa.Context>([
+    jsonErrors(logger),
+    jsonBody,
+    requireUserToken(provider),
+    cibaCompleteRoutes({ provider, store }).routes(),
+  ] as Koa.Middleware[]);
   const health = healthRoutes(store).routes();
 
   const inner = new Koa();
   inner.use(health);
   inner.use((ctx, next) => (ctx.path === '/v1' || ctx.path.startsWith('/v1/') ? api(ctx, next) : next()));
   inner.use((ctx, next) => (ctx.path.startsWith('/interaction/') || ctx.path === CONSENT_CALLBACK_PATH ? pages(ctx, next) : next()));
+  inner.use((ctx, next) => (ctx.path === CIBA_COMPLETE_PATH ? backchannelComplete(ctx, next) : next()));
   inner.use(mount('/oidc', provider));
 
   const app = new Koa();

@@ -93,6 +93,14 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
     userinfo_claims: claimList(),
     userinfo_includes_id_token_claims: yup.boolean().required(),
     allowed_prompts: yup.array(yup.string().oneOf(PROMPT_VALUES).required()).required(),
+    // CIBA (seed 003 step 2): the first party's login page that backchannel auth links open
+    ciba_authorization: yup.object({
+      enabled: yup.boolean().required(),
+      login_uri: yup.string().max(2048).nullable().default(null).test('login-uri', function check(uri) {
+        const problem = uri ? redirectUriProblem(uri, 'web') : undefined;
+        return problem ? this.createError({ message: `ciba_authorization.login_uri: ${problem}` }) : true;
+      }),
+    }).noUnknown().required(),
   }).noUnknown()
     .test('redirects-for-code', 'redirect_uris: at least one is required for authorization_code',
       (c) => !c.grant_types.includes('authorization_code') || c.redirect_uris.length > 0)
@@ -126,6 +134,10 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
     })
     .test('public-no-client-credentials', 'grant_types: client_credentials needs a client secret (pkce enforce_instead_of_secret makes the client public)',
       (c) => c.pkce !== 'enforce_instead_of_secret' || !c.grant_types.includes('client_credentials'))
+    .test('ciba', function ciba(c) {
+      const problem = cibaProblem(c);
+      return problem ? this.createError({ message: `ciba_authorization: ${problem}` }) : true;
+    })
     .test('userinfo-claims-from-id-token', 'userinfo_claims: must be empty when userinfo_includes_id_token_claims is true (userinfo then returns id_token_claims)',
       (c) => !c.userinfo_includes_id_token_claims || c.userinfo_claims.length === 0);
 }
@@ -164,7 +176,18 @@ export function defaultClientSettings(allowedScopes: readonly string[]): Omit<Cl
     userinfo_claims: [],
     userinfo_includes_id_token_claims: false,
     allowed_prompts: [...PROMPT_VALUES],
+    ciba_authorization: { enabled: false, login_uri: null },
   };
+}
+
+/** CIBA needs a login page, a client that can keep a secret, no third party (it would bypass consent) and openid. */
+function cibaProblem(c: Pick<ClientSettings, 'ciba_authorization' | 'pkce' | 'third_party' | 'scopes'>): string | undefined {
+  if (!c.ciba_authorization.enabled) return undefined;
+  if (!c.ciba_authorization.login_uri) return 'login_uri is required when enabled';
+  if (c.pkce === 'enforce_instead_of_secret') return 'only confidential clients may initiate backchannel authentication';
+  if (c.third_party) return 'only first-party clients may initiate backchannel authentication';
+  if (!c.scopes.includes('openid')) return 'the client needs the openid scope';
+  return undefined;
 }
 
 /**

@@ -4,7 +4,6 @@ import type { Store } from '../../adapters/store.js';
 import { UserCodeGuessing } from './code-guessing.js';
 import { devicePages, sendCodeEntry, sendLocked } from './pages.js';
 
-export { keepExpiredDeviceCodes } from './expired-codes.js';
 
 /** Where devices start (seed 002: POST /oidc/device/auth) and where users enter the code. */
 export const DEVICE_ROUTES = { device_authorization: '/device/auth', code_verification: '/device' } as const;

@@ -9,8 +9,9 @@ const invalidToken = (description: string) => new ApiError(401, 'Unauthorized', 
 });
 
 /**
- * Self-service APIs (`/v1/me/...`) take the user's own access token, issued to one of the
- * tenant's first-party apps: a third-party client must never manage the user's consents.
+ * Self-service APIs (`/v1/me/...`) and the CIBA completion take the user's own access token,
+ * issued to one of the tenant's first-party apps: a third-party client must never manage the
+ * user's consents nor answer for the user.
  * The token's Grant must still exist (revoked consent, logout or expiry end it).
  * Sender-constrained tokens are refused here: this endpoint checks no DPoP or mTLS proof.
  */
@@ -25,8 +26,9 @@ export function requireUserToken(provider: Provider): Middleware {
     if (token.jkt || token['x5t#S256']) throw invalidToken('sender-constrained tokens are not accepted here');
     if (token.aud) throw invalidToken('this token is for another audience');
     const client = await provider.Client.find(token.clientId!);
-    if (!client || isThirdParty(client)) throw new ApiError(403, 'Forbidden: only the tenant\'s own apps may manage consents');
+    if (!client || isThirdParty(client)) throw new ApiError(403, 'Forbidden: only tokens of the tenant\'s own apps are accepted here');
     ctx.state.userId = token.accountId;
+    ctx.state.accessToken = token;
     await next();
   };
 }

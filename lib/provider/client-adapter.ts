@@ -3,6 +3,7 @@ import type { ClientRecord, ClientService } from '../clients/service.js';
 import { REFRESH_CHAIN_DEFAULT, SECRET_AUTH_METHODS } from '../clients/schema.js';
 import type { ResourceService } from '../resources/service.js';
 import { grantableResources, type GrantableResources } from '../resources/indicators.js';
+import { CIBA_GRANT_TYPE } from '../ciba/hooks.js';
 
 /** Our own client settings that oidc-provider carries on its Client instances. */
 export const EXTRA_CLIENT_METADATA = [
@@ -11,6 +12,7 @@ export const EXTRA_CLIENT_METADATA = [
   'tls_client_auth_ca', 'same_site', 'enforce_fapi2',
   'resource_servers',
   'id_token_claims', 'userinfo_claims', 'userinfo_includes_id_token_claims', 'allowed_prompts', 'max_refresh_token_ttl',
+  'ciba_login_uri',
 ] as const;
 
 /**
@@ -44,6 +46,8 @@ export interface ClientExtras {
   userinfo_includes_id_token_claims?: boolean;
   /** absent on clients saved before it existed: every prompt value */
   allowed_prompts?: string[];
+  /** set when CIBA is enabled: where backchannel auth links point */
+  ciba_login_uri?: string;
 }
 
 /** Maps a managed client onto oidc-provider client metadata. */
@@ -51,6 +55,8 @@ export function toProviderMetadata(client: ClientRecord, resourceServers: Granta
   const isPublic = client.pkce === 'enforce_instead_of_secret';
   const usesSecret = !isPublic && (SECRET_AUTH_METHODS as readonly string[]).includes(client.token_endpoint_auth_method);
   const digests = client.secrets.map((s) => s.digest);
+  // absent on clients saved before CIBA existed
+  const ciba = client.ciba_authorization?.enabled ? client.ciba_authorization : undefined;
   return {
     client_id: client.client_id,
     client_name: client.name,
@@ -59,7 +65,8 @@ export function toProviderMetadata(client: ClientRecord, resourceServers: Granta
     application_type: client.client_type,
     redirect_uris: client.redirect_uris,
     post_logout_redirect_uris: client.post_logout_redirect_uris,
-    grant_types: client.grant_types,
+    grant_types: ciba ? [...client.grant_types, CIBA_GRANT_TYPE] : client.grant_types,
+    backchannel_token_delivery_mode: ciba ? 'poll' : undefined,
     response_types: client.grant_types.includes('authorization_code') ? ['code'] : [],
     // an empty list can only be a machine (client_credentials) client: no user scopes apply
     scope: client.scopes.length ? client.scopes.join(' ') : undefined,
@@ -93,6 +100,7 @@ export function toProviderMetadata(client: ClientRecord, resourceServers: Granta
     userinfo_includes_id_token_claims: client.userinfo_includes_id_token_claims,
     allowed_prompts: client.allowed_prompts,
     max_refresh_token_ttl: client.max_refresh_token_ttl ?? Math.max(REFRESH_CHAIN_DEFAULT, client.refresh_token_ttl),
+    ciba_login_uri: ciba?.login_uri ?? undefined,
   };
 }
 

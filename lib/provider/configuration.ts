@@ -17,6 +17,7 @@ import { mtlsHooks } from './mtls.js';
 import { resourceIndicators, resourceRefreshTokenTtl } from '../resources/indicators.js';
 import { DEVICE_CODE_TTL, DEVICE_ROUTES, type DeviceFlow } from '../device/index.js';
 import { sessionLifetime } from '../sessions/lifetime.js';
+import { backchannelRequestTtl } from '../ciba/hooks.js';
 
 export interface ProviderDeps {
   config: Config;
@@ -26,6 +27,8 @@ export interface ProviderDeps {
   cookieKeys: string[];
   consents: ConsentService;
   deviceFlow: DeviceFlow['feature'];
+  /** features.ciba, built by lib/ciba/hooks.ts (it needs users and delivery) */
+  ciba: NonNullable<Configuration['features']>['ciba'];
 }
 
 function sendPage(ctx: KoaContextWithOIDC, title: string, body: ReturnType<typeof errorView>): void {
@@ -41,7 +44,7 @@ const extras = (client: unknown) => client as ClientExtras | undefined;
  * oidc-provider configuration: every protocol decision of the IdP in one place. What is
  * not set here is the library's (certified) default.
  */
-export function providerConfiguration({ config, adapter, findAccount, jwks, cookieKeys, consents, deviceFlow }: ProviderDeps): Configuration {
+export function providerConfiguration({ config, adapter, findAccount, jwks, cookieKeys, consents, deviceFlow, ciba }: ProviderDeps): Configuration {
   const secureCookies = config.publicUrl.startsWith('https://');
   const cookie = { httpOnly: true, sameSite: 'lax' as const, secure: secureCookies, signed: true };
   const { ttl } = config;
@@ -71,6 +74,7 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       jwks: '/jwks',
       userinfo: '/me',
       ...DEVICE_ROUTES,
+      backchannel_authentication: '/backchannel',
     },
     features: {
       devInteractions: { enabled: false },
@@ -100,6 +104,7 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       resourceIndicators: resourceIndicators(),
       // RFC 8628 for clients with the device_code grant (lib/device/)
       deviceFlow,
+      ciba,
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => sendPage(ctx, 'Sign out', logoutView(form, ctx.oidc.client?.clientName)),
@@ -132,6 +137,7 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       // counted from the last authentication, so silent sign-ins do not extend a session
       Session: sessionLifetime(ttl.session),
       Grant: ttl.grant,
+      BackchannelAuthenticationRequest: backchannelRequestTtl,
     },
     renderError: async (ctx, out) => {
       sendPage(ctx, 'Sign-in error', errorView('Something went wrong', out.error_description ?? out.error));

@@ -57,6 +57,12 @@ export class UserService {
     return user && publicView(user);
   }
 
+  /** The user holding this email address or phone number, if any (case-insensitive, like sign-in). */
+  async findBy(field: 'email' | 'phone_number', value: string): Promise<User | undefined> {
+    const userId = value.trim() ? await this.store.lookup(indexKey(field, value.trim())) : undefined;
+    return userId ? this.find(userId) : undefined;
+  }
+
   async update(userId: string, input: UserInput): Promise<User> {
     const current = await this.load(userId);
     const { password, ...profile } = input;

@@ -52,6 +52,8 @@ import { errorView } from '../views/messages.js';
 export const MANAGEMENT_APP_ID = 'management';
 /** Only for development: production refuses to start without IDP_CONFIG.clientSecretHashKey. */
 const DEVELOPMENT_SECRET_HASH_KEY = 'development-only-client-secret-hash-key';
+/** TLS-terminating proxies in front of the IdP (the README's deployment): one. */
+const TRUSTED_PROXY_HOPS = 1;
 /** Device flow and CIBA poll mode: the interval clients must wait between token requests. */
 const POLL_INTERVAL_SECONDS = 5;
 /** How often each instance looks for expired consents (to remove them and write their receipts). */
@@ -124,6 +126,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     ciba: cibaFeature({ users, delivery, store }),
   }));
   provider.proxy = true;
+  provider.maxIpsCount = TRUSTED_PROXY_HOPS;
   provider.use(sameSitePerClient(config.publicUrl.startsWith('https://')));
   provider.use(pollInterval(store, POLL_INTERVAL_SECONDS));
   provider.use(device.middleware);
@@ -200,6 +203,8 @@ export async function createIdp(config: Config, options: { store?: Store; logger
 
   const app = new Koa();
   app.proxy = true;
+  // the client address is the one our proxy appended to X-Forwarded-For, not one the caller wrote
+  app.maxIpsCount = TRUSTED_PROXY_HOPS;
   // the provider runs on this app's context when mounted, so its signed cookies use these keys
   app.keys = cookieKeys;
   app.use(requestLog(logger));

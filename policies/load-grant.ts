@@ -1,7 +1,7 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { ConsentService } from '../lib/consents/service.js';
 import { isThirdParty } from './first-party.js';
-import { claimsOfScopes } from '../lib/provider/account.js';
+import { claimsOfScopes, claimsWithinScopes } from '../lib/provider/account.js';
 
 /**
  * `loadExistingGrant` hook: decides what the user has already agreed to, and so whether the
@@ -58,9 +58,8 @@ async function firstPartyGrant(ctx: KoaContextWithOIDC) {
   const scopes = [...oidc.requestParamOIDCScopes];
   // the `claims` parameter cannot reach past the client's scopes: claims no allowed scope
   // covers are refused (and so neither released nor prompted for)
-  const allowed = claimsOfScopes((client.scope ?? '').split(' '));
   const requested = [...oidc.requestParamClaims];
-  const [claims, refused] = [requested.filter((c) => allowed.has(c)), requested.filter((c) => !allowed.has(c))];
+  const { granted: claims, rejected: refused } = claimsWithinScopes(requested, client.scope);
   const resources = Object.entries(oidc.resourceServers ?? {});
   const covered = existing
     && scopes.every((s) => existing.getOIDCScope().split(' ').includes(s))

@@ -7,6 +7,7 @@ import type { Store } from '../../adapters/store.js';
 import { ApiError, conflict } from '../http/errors.js';
 import { validateBody } from '../http/validate.js';
 import { epochSeconds } from '../time.js';
+import { claimsWithinScopes } from '../provider/account.js';
 
 export const CIBA_COMPLETE_PATH = '/auth/backchannel/complete';
 
@@ -46,7 +47,13 @@ export function cibaCompleteRoutes({ provider, store }: { provider: Provider; st
     const request = await provider.BackchannelAuthenticationRequest.find(id, { ignoreExpiration: true });
     if (!request || request.isExpired) throw new ApiError(400, 'auth_req_id is unknown or has expired');
     if (request.accountId !== token.accountId) throw new ApiError(403, 'Forbidden: this request is for another user');
+    // the requesting client must not vouch for itself with a token it already holds for the user
+    if (token.clientId === request.clientId) throw new ApiError(403, 'Forbidden: the requesting client cannot answer its own request');
     const authentication = approved ? await authenticationOf(provider, token) : undefined;
+    // the user must have signed in for this request, not at some earlier time
+    if (authentication && (authentication.authTime ?? 0) < request.iat!) {
+      throw new ApiError(403, 'Forbidden: the user must sign in after the request was made (use prompt=login)');
+    }
 
     // one answer per request, also when two arrive at once; the marker lives as long as the request can be answered
     const marker = `ciba-answered:${createHash('sha256').update(id).digest('base64url')}`;
@@ -54,19 +61,29 @@ export function cibaCompleteRoutes({ provider, store }: { provider: Provider; st
       throw conflict('This request has already been answered');
     }
 
-    if (authentication) {
-      const grant = new provider.Grant({ accountId: token.accountId, clientId: request.clientId });
-      if (request.scope) grant.addOIDCScope(request.scope);
-      const claims = [...Object.keys(request.claims?.id_token ?? {}), ...Object.keys(request.claims?.userinfo ?? {})];
-      if (claims.length) grant.addOIDCClaims(claims);
-      const resources = request.resource === undefined ? [] : [request.resource].flat();
-      for (const resource of resources) grant.addResourceScope(resource, request.scope ?? '');
-      await grant.save();
-      await provider.backchannelResult(request, grant, authentication);
-    } else {
-      // backchannelResult stores the error code; the description travels in errorDescription
-      request.errorDescription = 'the user declined the request';
-      await provider.backchannelResult(request, new errors.AccessDenied(request.errorDescription));
+    try {
+      if (authentication) {
+        const grant = new provider.Grant({ accountId: token.accountId, clientId: request.clientId });
+        if (request.scope) grant.addOIDCScope(request.scope);
+        const client = await provider.Client.find(request.clientId!);
+        const { granted, rejected } = claimsWithinScopes(
+          [...Object.keys(request.claims?.id_token ?? {}), ...Object.keys(request.claims?.userinfo ?? {})], client?.scope,
+        );
+        if (granted.length) grant.addOIDCClaims(granted);
+        if (rejected.length) grant.rejectOIDCClaims(rejected);
+        const resources = request.resource === undefined ? [] : [request.resource].flat();
+        for (const resource of resources) grant.addResourceScope(resource, request.scope ?? '');
+        await grant.save();
+        await provider.backchannelResult(request, grant, authentication);
+      } else {
+        // backchannelResult stores the error code; the description travels in errorDescription
+        request.errorDescription = 'the user declined the request';
+        await provider.backchannelResult(request, new errors.AccessDenied(request.errorDescription));
+      }
+    } catch (err) {
+      // not answered after all: the user may try again
+      await store.delete([marker]);
+      throw err;
     }
     ctx.body = { auth_req_id: id, approved };
   });

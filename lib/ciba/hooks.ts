@@ -58,7 +58,8 @@ function destinationOf(user: User, channel: 'sms' | 'email'): string {
   const [to, verified, what] = channel === 'sms'
     ? [user.phone_number, user.phone_number_verified, 'phone number']
     : [user.email, user.email_verified, 'email address'];
-  if (!to || !verified) throw new errors.InvalidRequest(`the user has no verified ${what} to send the link to (channel ${channel})`);
+  // the same answer as for an unknown user: a client learns nothing about who exists
+  if (!to || !verified) throw new errors.UnknownUserId(`could not identify an end-user with a verified ${what}`);
   return to;
 }
 
@@ -72,16 +73,19 @@ function destinationOf(user: User, channel: 'sms' | 'email'): string {
 export function cibaFeature({ users, delivery, store }: CibaDeps): CibaFeature {
   const messages = store.rateLimiter({ name: 'ciba-messages', ...MESSAGES_PER_USER });
 
-  async function send(ctx: KoaContextWithOIDC, accountId: string, channel: 'sms' | 'email', text: string): Promise<void> {
+  /** Every request counts against the user's quota, whatever the channel (links included). */
+  async function withinQuota(ctx: KoaContextWithOIDC, accountId: string): Promise<void> {
+    const quota = await messages.consume(accountId);
+    if (quota.allowed) return;
+    const seconds = Math.ceil(quota.retryAfterMs / 1000);
+    ctx.set('Retry-After', String(seconds));
+    throw oauthError(429, 'access_denied', `too many authentication requests for this user, try again in ${seconds} seconds`);
+  }
+
+  async function send(accountId: string, channel: 'sms' | 'email', text: string): Promise<void> {
     const user = await users.find(accountId);
     if (!user) throw new errors.UnknownUserId('could not identify end-user');
     const to = destinationOf(user, channel);
-    const quota = await messages.consume(user.user_id);
-    if (!quota.allowed) {
-      const seconds = Math.ceil(quota.retryAfterMs / 1000);
-      ctx.set('Retry-After', String(seconds));
-      throw oauthError(429, 'slow_down', `too many authentication requests for this user, try again in ${seconds} seconds`);
-    }
     await (channel === 'email' ? delivery.email({ to, subject: EMAIL_SUBJECT, text }) : delivery.sms({ to, text }));
   }
 
@@ -106,12 +110,13 @@ export function cibaFeature({ users, delivery, store }: CibaDeps): CibaFeature {
       const context = parseRequestContext(request.params?.request_context);
       // the client metadata carries ciba_login_uri whenever the CIBA grant type is enabled (client-adapter.ts)
       const link = authLink((client as unknown as ClientExtras).ciba_login_uri!, request.jti, request.params?.binding_message);
-      if (context.channel === 'link') {
-        ctx.body = { ...(ctx.body as object), link };
-        return;
-      }
       try {
-        await send(ctx, account.accountId, context.channel, `${context.custom_message} ${link}`);
+        await withinQuota(ctx, account.accountId);
+        if (context.channel === 'link') {
+          ctx.body = { ...(ctx.body as object), link };
+          return;
+        }
+        await send(account.accountId, context.channel, `${context.custom_message} ${link}`);
       } catch (err) {
         // oidc-provider saved the request before calling this hook: one nobody was told about must not linger
         await request.destroy();

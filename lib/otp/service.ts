@@ -39,14 +39,17 @@ export class OtpService {
   }
 
   /**
-   * Sends a new passcode to the user's email address or phone number. An identifier that
-   * names nobody, or a user without an address on that channel, is answered the same way and
-   * nothing is sent. Throws DeliveryError when the channel fails.
+   * Sends a new passcode to the user's verified email address or phone number. An identifier
+   * that names nobody, or a user without a verified address on that channel, is answered the
+   * same way and nothing is sent. Throws DeliveryError when the channel fails.
    */
   async send(channel: OtpChannel, identifier: string): Promise<void> {
     const user = await this.users.findByIdentifier(identifier);
     await withinLimit(this.sends, user?.user_id ?? `unknown:${identifier.trim().toLowerCase()}`);
-    const to = channel === 'email' ? user?.email : user?.phone_number;
+    // only a verified address: a passcode to an address nobody proved is no second factor
+    const to = channel === 'email'
+      ? user?.email_verified ? user.email : undefined
+      : user?.phone_number_verified ? user.phone_number : undefined;
     if (!user || !to) return;
 
     const passcode = String(randomInt(0, 10 ** this.config.length)).padStart(this.config.length, '0');

@@ -33,6 +33,16 @@ export function claimsConfiguration(scopes: readonly string[]): Record<string, s
   return config;
 }
 
+/**
+ * Claims a `claims` request may add to a grant: those the client's allowed scopes cover. The
+ * rest are to be rejected, so a client cannot reach past its scopes through `claims`.
+ */
+export function claimsWithinScopes(requested: Iterable<string>, clientScope: string | undefined): { granted: string[]; rejected: string[] } {
+  const allowed = claimsOfScopes((clientScope ?? '').split(' '));
+  const names = [...new Set(requested)];
+  return { granted: names.filter((c) => allowed.has(c)), rejected: names.filter((c) => !allowed.has(c)) };
+}
+
 /** Maps our user record onto OIDC standard claims. */
 export function standardClaims(user: User): Record<string, unknown> {
   const name = [user.given_name, user.middle_name, user.family_name].filter(Boolean).join(' ') || undefined;

@@ -13,6 +13,9 @@ import { sessionLifetime } from './lifetime.js';
 import { findSessionBySid } from './session-ids.js';
 import type { IssuedTokens, TokenIssuer, TokenRequest } from './tokens.js';
 
+/** Marks a session logged out through /v1/auth/session/logout, for as long as it could have lived. */
+const endedKey = (sessionUid: string) => `session-ended:${sessionUid}`;
+
 export interface SessionTokens extends IssuedTokens {
   session_id: string;
 }
@@ -38,12 +41,14 @@ export class SessionService {
   private readonly lifetime: ReturnType<typeof sessionLifetime>;
   private readonly perSession: RateLimiter;
   private readonly perClient: RateLimiter;
+  private readonly sessionTtl: number;
 
   constructor({ provider, store, tokens, sessionTtl, limits }: SessionServiceDeps) {
     this.provider = provider;
     this.store = store;
     this.tokens = tokens;
     this.lifetime = sessionLifetime(sessionTtl);
+    this.sessionTtl = sessionTtl;
     this.perSession = store.rateLimiter({ name: 'silent-auth-session', ...limits.perSession });
     this.perClient = store.rateLimiter({ name: 'silent-auth-client', ...limits.perClient });
   }
@@ -61,7 +66,7 @@ export class SessionService {
     session.loginAccount({ accountId: userId, loginTs: epochSeconds(), ...afterAuthentication(session.amr, method) });
     const tokens = await this.tokens.issue(ctx, client, session, request);
     if (!tokens) throw sessionNotFound();
-    await session.save(this.lifetime(undefined, session));
+    await this.saveUnlessEnded(session, client);
     return { ...tokens, session_id: sessionId ?? session.sidFor(client.clientId)! };
   }
 
@@ -78,8 +83,7 @@ export class SessionService {
     if (sessionTtl !== undefined && session.past(sessionTtl)) throw sessionNotFound();
     const tokens = await this.tokens.issue(ctx, client, session, request);
     if (!tokens) throw sessionNotFound();
-    // the expiry stays loginTs + ttl (never 0: Session#persist would then save it without expiry)
-    await session.save(this.lifetime(undefined, session));
+    await this.saveUnlessEnded(session, client);
     return { ...tokens, session_id: sessionId };
   }
 
@@ -89,16 +93,36 @@ export class SessionService {
    */
   async logout(sessionId: string): Promise<void> {
     const session = await this.find(sessionId);
-    const { AccessToken, RefreshToken, AuthorizationCode, Grant } = this.provider;
+    // first: an authentication racing this logout sees it after saving, and undoes itself
+    await this.store.putJSON(endedKey(session.uid), true, this.sessionTtl);
     await Promise.all(Object.values(session.authorizations ?? {})
       .filter((authorization) => authorization.grantId && !authorization.persistsLogout)
-      .flatMap(({ grantId }) => [
-        AccessToken.revokeByGrantId(grantId!),
-        RefreshToken.revokeByGrantId(grantId!),
-        AuthorizationCode.revokeByGrantId(grantId!),
-        Grant.adapter.destroy(grantId!),
-      ]));
+      .map(({ grantId }) => this.revokeGrant(grantId!)));
     await session.destroy();
+  }
+
+  /**
+   * Saves the session after an authentication in it; the expiry stays loginTs + ttl (never 0:
+   * Session#persist would then save it without expiry). If the session was logged out
+   * meanwhile, the save is undone with the grant just used, and the caller gets "Session not found".
+   */
+  private async saveUnlessEnded(session: InstanceType<Provider['Session']>, client: Client): Promise<void> {
+    await session.save(this.lifetime(undefined, session));
+    if (!(await this.store.getJSON(endedKey(session.uid)))) return;
+    const grantId = session.grantIdFor(client.clientId);
+    if (grantId) await this.revokeGrant(grantId);
+    await session.destroy();
+    throw sessionNotFound();
+  }
+
+  private async revokeGrant(grantId: string): Promise<void> {
+    const { AccessToken, RefreshToken, AuthorizationCode, Grant } = this.provider;
+    await Promise.all([
+      AccessToken.revokeByGrantId(grantId),
+      RefreshToken.revokeByGrantId(grantId),
+      AuthorizationCode.revokeByGrantId(grantId),
+      Grant.adapter.destroy(grantId),
+    ]);
   }
 
   private async find(sessionId: string) {

@@ -1,3 +1,4 @@
+import { claimsWithinScopes } from '../provider/account.js';
 import type { Context } from 'koa';
 import {
   errors, type Account, type ClaimsParameter, type Client, type FindAccount, type Grant, type KoaContextWithOIDC,
@@ -113,8 +114,9 @@ export class TokenIssuer {
     const grant = existing?.accountId === session.accountId && existing?.clientId === client.clientId
       ? existing : new Grant({ accountId: session.accountId, clientId: client.clientId });
     grant.addOIDCScope(scopes);
-    const claims = [...Object.keys(requested.id_token ?? {}), ...Object.keys(requested.userinfo ?? {})];
-    if (claims.length) grant.addOIDCClaims(claims);
+    const { granted, rejected } = claimsWithinScopes([...Object.keys(requested.id_token ?? {}), ...Object.keys(requested.userinfo ?? {})], client.scope);
+    if (granted.length) grant.addOIDCClaims(granted);
+    if (rejected.length) grant.rejectOIDCClaims(rejected);
     if (resource?.scope) grant.addResourceScope(resource.identifier(), resource.scope);
     await grant.save();
     return grant;
@@ -125,8 +127,9 @@ export class TokenIssuer {
     account: Account; session: Session; sid: string; grant: Grant; scopes: Set<string>;
     mask: NonNullable<ClaimsParameter['id_token']>; forResource: boolean;
   }): Promise<string> {
+    const rejected = grant.getRejectedOIDCClaims();
     const token = new this.provider.IdToken({
-      ...await account.claims('id_token', [...scopes].join(' '), mask, []),
+      ...await account.claims('id_token', [...scopes].join(' '), mask, rejected),
       sub: account.accountId,
       acr: session.acr,
       amr: session.amr,
@@ -135,7 +138,8 @@ export class TokenIssuer {
     // conformIdTokenClaims (the default): scope claims go to userinfo unless the access token cannot reach it
     token.scope = forResource ? grant.getOIDCScopeFiltered(scopes) : 'openid';
     token.mask = mask;
-    token.rejected = [];
+    // claims outside the client's scopes were rejected on the grant (claimsWithinScopes)
+    token.rejected = rejected;
     token.set('sid', sid);
     return token.issue({ use: 'idtoken' });
   }

@@ -134,6 +134,7 @@ describe('CIBA', () => {
   }, 20_000);
 
   it('answers slow_down to a client polling faster than the interval', async () => {
+    const user = await newUser(t);
     const { auth_req_id: id } = await linkRequest(user);
     expect(await oauthErrorOf(poll(id))).toMatchObject({ error: 'authorization_pending' });
     expect(await oauthErrorOf(poll(id))).toMatchObject({ error: 'slow_down' });
@@ -159,6 +160,7 @@ describe('CIBA', () => {
   });
 
   it('a declined request ends polling with access_denied', async () => {
+    const user = await newUser(t);
     const response = await linkRequest(user);
     const token = await userToken(t, fx, user);
     expect(await complete(t, token, { auth_req_id: response.auth_req_id, approved: false }))
@@ -170,6 +172,7 @@ describe('CIBA', () => {
   });
 
   it('takes exactly one of two answers arriving at once', async () => {
+    const user = await newUser(t);
     const response = await linkRequest(user);
     const token = await userToken(t, fx, user);
     const answers = await Promise.all([true, false].map((approved) => complete(t, token, { auth_req_id: response.auth_req_id, approved })));
@@ -181,6 +184,7 @@ describe('CIBA', () => {
   });
 
   it('only the user the request names may answer it, with a token of a first-party app', async () => {
+    const user = await newUser(t);
     const response = await linkRequest(user);
     const other = await newUser(t);
     const othersToken = await userToken(t, fx, other);
@@ -201,6 +205,7 @@ describe('CIBA', () => {
   });
 
   it('expires after requested_expiry: polling gets expired_token and completing is refused', async () => {
+    const user = await newUser(t);
     const response = await linkRequest(user, { requested_expiry: '2' });
     expect(response.expires_in).toBe(2);
     const token = await userToken(t, fx, user);
@@ -227,7 +232,12 @@ describe('CIBA', () => {
     expect(await refused({ request_context: JSON.stringify({ chanel: 'email' }) }))
       .toMatchObject({ error: 'invalid_request', error_description: 'request_context: unknown member chanel' });
     expect(await refused({ request_context: JSON.stringify({ custom_message: '' }) }))
-      .toMatchObject({ error: 'invalid_request', error_description: 'request_context: custom_message must be a non-empty string of at most 200 characters' });
+      .toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/^request_context: custom_message must be 1 to 200 characters/) });
+    // the client's words go out from the IdP's sender: no links, no addresses, one line
+    for (const custom_message of ['Account locked, visit https://evil.example', 'Call us: help@evil.example', 'visit evil.example', 'two\nlines']) {
+      expect(await refused({ request_context: JSON.stringify({ channel: 'link', login_hint_type: 'user_id', custom_message }), login_hint: user.user_id }))
+        .toMatchObject({ error: 'invalid_request' });
+    }
     expect(await refused({ requested_expiry: '-1' })).toMatchObject({ error: 'invalid_request' });
 
     // unknown users; a hint is read as the login_hint_type says (an email is no phone number)
@@ -240,7 +250,7 @@ describe('CIBA', () => {
     // registered, but not reachable on the chosen channel
     const unverified = await newUser(t, { email_verified: false });
     expect(await oauthErrorOf(initiate({ login_hint: unverified.phone_number, request_context: JSON.stringify({ channel: 'email' }) })))
-      .toEqual({ error: 'invalid_request', error_description: 'the user has no verified email address to send the link to (channel email)', status: 400 });
+      .toEqual({ error: 'unknown_user_id', error_description: 'could not identify an end-user with a verified email address', status: 400 });
   });
 
   it('answers a delivery failure with an error and leaves no request behind', async () => {
@@ -257,13 +267,27 @@ describe('CIBA', () => {
     expect((await complete(t, token, { auth_req_id: id, approved: true })).status).toBe(400);
   });
 
+  it('refuses an answer from the requesting client itself, or vouched for by a sign-in older than the request', async () => {
+    const someone = await newUser(t);
+    const earlier = await userToken(t, fx, someone);
+    await sleep(1_100); // auth_time has one-second precision
+    const first = await linkRequest(someone);
+    expect((await complete(t, earlier, { auth_req_id: first.auth_req_id, approved: true })).status).toBe(403);
+    const fresh = await userToken(t, fx, someone);
+    expect((await complete(t, fresh, { auth_req_id: first.auth_req_id, approved: true })).status).toBe(200);
+    const tokens = await poll(first.auth_req_id);
+    // the call center now holds a token for the user: it cannot approve its next request with it
+    const second = await linkRequest(someone);
+    expect((await complete(t, tokens.access_token, { auth_req_id: second.auth_req_id, approved: true })).status).toBe(403);
+  });
+
   it('limits the links sent to one user', async () => {
     const target = await newUser(t);
     for (let i = 0; i < 5; i += 1) await initiate({ login_hint: target.phone_number });
     const refused = await backchannel({ login_hint: target.phone_number });
-    expect(refused).toMatchObject({ status: 429, body: { error: 'slow_down' } });
+    expect(refused).toMatchObject({ status: 429, body: { error: 'access_denied' } });
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
-    // the link channel sends nothing and stays available
-    expect((await linkRequest(target)).auth_req_id).toEqual(expect.any(String));
+    // links count too: a client cannot probe users or pile up requests for them through it
+    await expect(linkRequest(target)).rejects.toMatchObject({ error: 'access_denied' });
   });
 });

@@ -59,8 +59,9 @@ describe('user code guessing', () => {
     const started = await oidc.initiateDeviceAuthorization(device.rp, { scope: 'openid' });
     const address = '192.0.2.20';
     for (let session = 0; session < WRONG_CODES_PER_IP / WRONG_CODES_PER_SESSION; session += 1) {
-      // a fresh browser session each time, alternating between the instances
-      const guesser = new DevicePages(session % 2 ? b : a, address);
+      // a fresh browser session each time, alternating between the instances, and a made-up
+      // address written in front of the one the proxy appends (only the proxy's entry counts)
+      const guesser = new DevicePages(session % 2 ? b : a, `198.51.100.${session}, ${address}`);
       for (let i = 0; i < WRONG_CODES_PER_SESSION; i += 1) await guesser.enter(WRONG);
     }
     const fresh = await new DevicePages(a, address).enter(started.user_code);

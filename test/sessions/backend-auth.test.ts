@@ -43,7 +43,7 @@ describe('backend authentication and IdP sessions', () => {
       overrides: { otp: { length: 6, ttl: 300, attempts: 5, sendLimit: { points: 100, duration: 900 } } },
     });
     fx = await createFixture(t);
-    await api(t, 'PUT', `/v1/users/${fx.user.user_id}`, { phone_number: phone });
+    await api(t, 'PUT', `/v1/users/${fx.user.user_id}`, { phone_number: phone, phone_number_verified: true });
     appA = await createAppClient(t, fx.appId);
     // another application of the tenant
     appB = await createAppClient(t, await createApplication(t, 'Second app'));
@@ -185,6 +185,28 @@ describe('backend authentication and IdP sessions', () => {
     expect(await idTokenClaims(t, signedIn.body.id_token, app.client_id)).toMatchObject({ email: fx.user.email });
     expect(await passwordLogin(appA, { resource: uri }))
       .toMatchObject({ status: 400, body: { message: 'resource: resource is not registered for this client' } });
+  });
+
+  it('lets no silent authentication racing a logout bring the session back', async () => {
+    for (let round = 0; round < 5; round += 1) {
+      const id = (await passwordLogin(appA)).body.session_id as string;
+      const [silent, out] = await Promise.all([
+        backend(t, appB, 'session/authenticate', { session_id: id }), backend(t, appB, 'session/logout', { session_id: id }),
+      ]);
+      expect(out.status).toBe(204);
+      expect(await backend(t, appB, 'session/authenticate', { session_id: id })).toMatchObject({ status: 400, body: { message: 'Session not found' } });
+      if (silent.status === 200) expect(await oidc.tokenIntrospection(appB.rp, silent.body.access_token)).toMatchObject({ active: false });
+    }
+  });
+
+  it('releases claims asked for only within the client\'s scopes', async () => {
+    const narrow = await createAppClient(t, fx.appId, { scopes: ['openid'] });
+    const signedIn = await passwordLogin(narrow, { claims: { id_token: { email: null, given_name: null } } });
+    expect(signedIn.status).toBe(200);
+    const claims = await idTokenClaims(t, signedIn.body.id_token, narrow.client_id);
+    expect(claims.sub).toBe(fx.user.user_id);
+    expect(claims.email).toBeUndefined();
+    expect(claims.given_name).toBeUndefined();
   });
 
   it('validates bodies with a 400 naming the field', async () => {

@@ -17,6 +17,25 @@ import { alreadyConsumed } from './consume-error.js';
  */
 
 const LUA = {
+  // one command instead of MULTI, so it joins ioredis's auto-pipeline: the record with its
+  // TTL (ARGV[2], 0 = none), then per further key its role from ARGV[4..]: 'grant' adds the
+  // record (ARGV[3]) to a grant index that lives as long as its longest-lived member,
+  // 'alias' points a lookup key at the record's id (ARGV[4 + #roles])
+  upsert: `
+    redis.call('hset', KEYS[1], 'p', ARGV[1])
+    local ttl = tonumber(ARGV[2])
+    if ttl > 0 then redis.call('expire', KEYS[1], ttl) else redis.call('persist', KEYS[1]) end
+    local id = ARGV[#ARGV]
+    for i = 2, #KEYS do
+      if ARGV[i + 2] == 'grant' then
+        redis.call('sadd', KEYS[i], ARGV[3])
+        if ttl > 0 then
+          redis.call('expire', KEYS[i], ttl, 'NX')
+          redis.call('expire', KEYS[i], ttl, 'GT')
+        end
+      elseif ttl > 0 then redis.call('set', KEYS[i], id, 'EX', ttl)
+      else redis.call('set', KEYS[i], id) end
+    end`,
   // 1 = consumed by this call, 0 = consumed before, -1 = no such (or expired) record
   consume: `
     if redis.call('exists', KEYS[1]) == 0 then return -1 end
@@ -42,6 +61,7 @@ const LUA = {
 };
 
 type ScriptedRedis = Redis & {
+  oidcUpsert(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<void>;
   oidcConsume(key: string, at: number): Promise<number>;
   oidcRevokeGrant(key: string, prefix: string): Promise<number>;
   storeClaim(key: string, owner: string): Promise<number>;
@@ -69,8 +89,11 @@ export class RedisStore implements Store {
       maxRetriesPerRequest: 2,
       enableOfflineQueue: true,
       lazyConnect: false,
+      // commands issued during one event-loop turn (by concurrent requests) go out in one write
+      enableAutoPipelining: true,
     }) as ScriptedRedis;
     this.redis.on('error', () => { /* surfaced through failing commands and /readyz */ });
+    this.redis.defineCommand('oidcUpsert', { lua: LUA.upsert });
     this.redis.defineCommand('oidcConsume', { numberOfKeys: 1, lua: LUA.consume });
     this.redis.defineCommand('oidcRevokeGrant', { numberOfKeys: 1, lua: LUA.revokeGrant });
     this.redis.defineCommand('storeClaim', { numberOfKeys: 1, lua: LUA.claim });
@@ -159,7 +182,7 @@ export class RedisStore implements Store {
 
   async subscribe(channel: string, onMessage: (message: string) => void, onResync: () => void): Promise<void> {
     if (!this.subscriber) {
-      const subscriber = this.redis.duplicate({ keyPrefix: undefined });
+      const subscriber = this.redis.duplicate({ keyPrefix: undefined, enableAutoPipelining: false });
       subscriber.on('error', () => { /* reconnects by itself */ });
       subscriber.on('message', (ch: string, message: string) => this.handlers.get(ch)?.(message));
       // messages published while we were disconnected are lost: drop caches on reconnect
@@ -207,27 +230,14 @@ class RedisOidcAdapter implements Adapter {
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const key = this.key(id);
-    const tx = this.redis.multi().hset(key, 'p', JSON.stringify(payload));
-    if (expiresIn) tx.expire(key, expiresIn);
-    else tx.persist(key);
-
-    if (GRANTABLE_MODELS.has(this.model) && payload.grantId) {
-      const grantKey = `oidc:grant:${payload.grantId}`;
-      tx.sadd(grantKey, key);
-      if (expiresIn) {
-        // the index lives as long as its longest-lived member
-        tx.call('expire', grantKey, expiresIn, 'NX');
-        tx.call('expire', grantKey, expiresIn, 'GT');
-      }
-    }
-    if (payload.uid) this.setAlias(tx, `oidc:uid:${payload.uid}`, id, expiresIn);
-    if (payload.userCode) this.setAlias(tx, `oidc:userCode:${payload.userCode}`, id, expiresIn);
-    await tx.exec();
-  }
-
-  private setAlias(tx: ReturnType<Redis['multi']>, key: string, id: string, expiresIn?: number): void {
-    if (expiresIn) tx.set(key, id, 'EX', expiresIn);
-    else tx.set(key, id);
+    const related: Array<[string, 'grant' | 'alias']> = [];
+    if (GRANTABLE_MODELS.has(this.model) && payload.grantId) related.push([`oidc:grant:${payload.grantId}`, 'grant']);
+    if (payload.uid) related.push([`oidc:uid:${payload.uid}`, 'alias']);
+    if (payload.userCode) related.push([`oidc:userCode:${payload.userCode}`, 'alias']);
+    await this.redis.oidcUpsert(
+      1 + related.length, key, ...related.map(([k]) => k),
+      JSON.stringify(payload), expiresIn ?? 0, key, ...related.map(([, role]) => role), id,
+    );
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {

@@ -36,6 +36,11 @@ const LUA = {
       elseif ttl > 0 then redis.call('set', KEYS[i], id, 'EX', ttl)
       else redis.call('set', KEYS[i], id) end
     end`,
+  // a record through a lookup key (uid, userCode) in one round trip: [payload, consumed-at] or nil
+  findByAlias: `
+    local id = redis.call('get', KEYS[1])
+    if not id then return nil end
+    return redis.call('hmget', ARGV[1] .. id, 'p', 'c')`,
   // 1 = consumed by this call, 0 = consumed before, -1 = no such (or expired) record
   consume: `
     if redis.call('exists', KEYS[1]) == 0 then return -1 end
@@ -62,6 +67,7 @@ const LUA = {
 
 type ScriptedRedis = Redis & {
   oidcUpsert(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<void>;
+  oidcFindByAlias(key: string, recordPrefix: string): Promise<Array<string | null> | null>;
   oidcConsume(key: string, at: number): Promise<number>;
   oidcRevokeGrant(key: string, prefix: string): Promise<number>;
   storeClaim(key: string, owner: string): Promise<number>;
@@ -94,6 +100,7 @@ export class RedisStore implements Store {
     }) as ScriptedRedis;
     this.redis.on('error', () => { /* surfaced through failing commands and /readyz */ });
     this.redis.defineCommand('oidcUpsert', { lua: LUA.upsert });
+    this.redis.defineCommand('oidcFindByAlias', { numberOfKeys: 1, lua: LUA.findByAlias });
     this.redis.defineCommand('oidcConsume', { numberOfKeys: 1, lua: LUA.consume });
     this.redis.defineCommand('oidcRevokeGrant', { numberOfKeys: 1, lua: LUA.revokeGrant });
     this.redis.defineCommand('storeClaim', { numberOfKeys: 1, lua: LUA.claim });
@@ -217,6 +224,14 @@ export class RedisStore implements Store {
   }
 }
 
+/** A record's hash fields (payload, consumed-at) as oidc-provider expects the record. */
+function parseRecord(fields: Array<string | null> | null): AdapterPayload | undefined {
+  const [payload, consumed] = fields ?? [null, null];
+  if (!payload) return undefined;
+  const parsed = JSON.parse(payload) as AdapterPayload;
+  return consumed ? { ...parsed, consumed: Number(consumed) } : parsed;
+}
+
 class RedisOidcAdapter implements Adapter {
   constructor(
     private readonly redis: ScriptedRedis,
@@ -241,20 +256,15 @@ class RedisOidcAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    const [payload, consumed] = await this.redis.hmget(this.key(id), 'p', 'c');
-    if (!payload) return undefined;
-    const parsed = JSON.parse(payload) as AdapterPayload;
-    return consumed ? { ...parsed, consumed: Number(consumed) } : parsed;
+    return parseRecord(await this.redis.hmget(this.key(id), 'p', 'c'));
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    const id = await this.redis.get(`oidc:uid:${uid}`);
-    return id ? this.find(id) : undefined;
+    return parseRecord(await this.redis.oidcFindByAlias(`oidc:uid:${uid}`, this.prefix + this.key('')));
   }
 
   async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    const id = await this.redis.get(`oidc:userCode:${userCode}`);
-    return id ? this.find(id) : undefined;
+    return parseRecord(await this.redis.oidcFindByAlias(`oidc:userCode:${userCode}`, this.prefix + this.key('')));
   }
 
   async consume(id: string): Promise<void> {

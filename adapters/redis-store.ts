@@ -17,6 +17,30 @@ import { alreadyConsumed } from './consume-error.js';
  */
 
 const LUA = {
+  // one command instead of MULTI, so it joins ioredis's auto-pipeline: the record with its
+  // TTL (ARGV[2], 0 = none), then per further key its role from ARGV[4..]: 'grant' adds the
+  // record (ARGV[3]) to a grant index that lives as long as its longest-lived member,
+  // 'alias' points a lookup key at the record's id (ARGV[4 + #roles])
+  upsert: `
+    redis.call('hset', KEYS[1], 'p', ARGV[1])
+    local ttl = tonumber(ARGV[2])
+    if ttl > 0 then redis.call('expire', KEYS[1], ttl) else redis.call('persist', KEYS[1]) end
+    local id = ARGV[#ARGV]
+    for i = 2, #KEYS do
+      if ARGV[i + 2] == 'grant' then
+        redis.call('sadd', KEYS[i], ARGV[3])
+        if ttl > 0 then
+          redis.call('expire', KEYS[i], ttl, 'NX')
+          redis.call('expire', KEYS[i], ttl, 'GT')
+        end
+      elseif ttl > 0 then redis.call('set', KEYS[i], id, 'EX', ttl)
+      else redis.call('set', KEYS[i], id) end
+    end`,
+  // a record through a lookup key (uid, userCode) in one round trip: [payload, consumed-at] or nil
+  findByAlias: `
+    local id = redis.call('get', KEYS[1])
+    if not id then return nil end
+    return redis.call('hmget', ARGV[1] .. id, 'p', 'c')`,
   // 1 = consumed by this call, 0 = consumed before, -1 = no such (or expired) record
   consume: `
     if redis.call('exists', KEYS[1]) == 0 then return -1 end
@@ -42,6 +66,8 @@ const LUA = {
 };
 
 type ScriptedRedis = Redis & {
+  oidcUpsert(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<void>;
+  oidcFindByAlias(key: string, recordPrefix: string): Promise<Array<string | null> | null>;
   oidcConsume(key: string, at: number): Promise<number>;
   oidcRevokeGrant(key: string, prefix: string): Promise<number>;
   storeClaim(key: string, owner: string): Promise<number>;
@@ -69,8 +95,12 @@ export class RedisStore implements Store {
       maxRetriesPerRequest: 2,
       enableOfflineQueue: true,
       lazyConnect: false,
+      // commands issued during one event-loop turn (by concurrent requests) go out in one write
+      enableAutoPipelining: true,
     }) as ScriptedRedis;
     this.redis.on('error', () => { /* surfaced through failing commands and /readyz */ });
+    this.redis.defineCommand('oidcUpsert', { lua: LUA.upsert });
+    this.redis.defineCommand('oidcFindByAlias', { numberOfKeys: 1, lua: LUA.findByAlias });
     this.redis.defineCommand('oidcConsume', { numberOfKeys: 1, lua: LUA.consume });
     this.redis.defineCommand('oidcRevokeGrant', { numberOfKeys: 1, lua: LUA.revokeGrant });
     this.redis.defineCommand('storeClaim', { numberOfKeys: 1, lua: LUA.claim });
@@ -159,7 +189,7 @@ export class RedisStore implements Store {
 
   async subscribe(channel: string, onMessage: (message: string) => void, onResync: () => void): Promise<void> {
     if (!this.subscriber) {
-      const subscriber = this.redis.duplicate({ keyPrefix: undefined });
+      const subscriber = this.redis.duplicate({ keyPrefix: undefined, enableAutoPipelining: false });
       subscriber.on('error', () => { /* reconnects by itself */ });
       subscriber.on('message', (ch: string, message: string) => this.handlers.get(ch)?.(message));
       // messages published while we were disconnected are lost: drop caches on reconnect
@@ -194,6 +224,14 @@ export class RedisStore implements Store {
   }
 }
 
+/** A record's hash fields (payload, consumed-at) as oidc-provider expects the record. */
+function parseRecord(fields: Array<string | null> | null): AdapterPayload | undefined {
+  const [payload, consumed] = fields ?? [null, null];
+  if (!payload) return undefined;
+  const parsed = JSON.parse(payload) as AdapterPayload;
+  return consumed ? { ...parsed, consumed: Number(consumed) } : parsed;
+}
+
 class RedisOidcAdapter implements Adapter {
   constructor(
     private readonly redis: ScriptedRedis,
@@ -207,44 +245,26 @@ class RedisOidcAdapter implements Adapter {
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const key = this.key(id);
-    const tx = this.redis.multi().hset(key, 'p', JSON.stringify(payload));
-    if (expiresIn) tx.expire(key, expiresIn);
-    else tx.persist(key);
-
-    if (GRANTABLE_MODELS.has(this.model) && payload.grantId) {
-      const grantKey = `oidc:grant:${payload.grantId}`;
-      tx.sadd(grantKey, key);
-      if (expiresIn) {
-        // the index lives as long as its longest-lived member
-        tx.call('expire', grantKey, expiresIn, 'NX');
-        tx.call('expire', grantKey, expiresIn, 'GT');
-      }
-    }
-    if (payload.uid) this.setAlias(tx, `oidc:uid:${payload.uid}`, id, expiresIn);
-    if (payload.userCode) this.setAlias(tx, `oidc:userCode:${payload.userCode}`, id, expiresIn);
-    await tx.exec();
-  }
-
-  private setAlias(tx: ReturnType<Redis['multi']>, key: string, id: string, expiresIn?: number): void {
-    if (expiresIn) tx.set(key, id, 'EX', expiresIn);
-    else tx.set(key, id);
+    const related: Array<[string, 'grant' | 'alias']> = [];
+    if (GRANTABLE_MODELS.has(this.model) && payload.grantId) related.push([`oidc:grant:${payload.grantId}`, 'grant']);
+    if (payload.uid) related.push([`oidc:uid:${payload.uid}`, 'alias']);
+    if (payload.userCode) related.push([`oidc:userCode:${payload.userCode}`, 'alias']);
+    await this.redis.oidcUpsert(
+      1 + related.length, key, ...related.map(([k]) => k),
+      JSON.stringify(payload), expiresIn ?? 0, key, ...related.map(([, role]) => role), id,
+    );
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    const [payload, consumed] = await this.redis.hmget(this.key(id), 'p', 'c');
-    if (!payload) return undefined;
-    const parsed = JSON.parse(payload) as AdapterPayload;
-    return consumed ? { ...parsed, consumed: Number(consumed) } : parsed;
+    return parseRecord(await this.redis.hmget(this.key(id), 'p', 'c'));
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    const id = await this.redis.get(`oidc:uid:${uid}`);
-    return id ? this.find(id) : undefined;
+    return parseRecord(await this.redis.oidcFindByAlias(`oidc:uid:${uid}`, this.prefix + this.key('')));
   }
 
   async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    const id = await this.redis.get(`oidc:userCode:${userCode}`);
-    return id ? this.find(id) : undefined;
+    return parseRecord(await this.redis.oidcFindByAlias(`oidc:userCode:${userCode}`, this.prefix + this.key('')));
   }
 
   async consume(id: string): Promise<void> {

@@ -8,7 +8,12 @@ export class CookieJar {
   private readonly cookies = new Map<string, { value: string; path: string }>();
 
   store(response: Response): void {
-    for (const header of response.headers.getSetCookie()) {
+    this.storeSetCookies(response.headers.getSetCookie());
+  }
+
+  /** The raw `set-cookie` header values of a response. */
+  storeSetCookies(headers: readonly string[]): void {
+    for (const header of headers) {
       const [pair, ...attributes] = header.split(';');
       const eq = pair!.indexOf('=');
       const name = pair!.slice(0, eq).trim();

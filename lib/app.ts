@@ -6,7 +6,7 @@ import Provider from 'oidc-provider';
 import { createStore, type Store } from '../adapters/index.js';
 import type { Config } from './config.js';
 import { createLogger, requestLog, type Logger } from './logger.js';
-import { ApiError, jsonErrors } from './http/errors.js';
+import { ApiError, isStoreUnavailable, jsonErrors } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { requireManagementPermission } from './http/admin-auth.js';
 import { SEED_PREFIX } from './http/prefix.js';
@@ -25,6 +25,7 @@ import { accountFinder } from './provider/account.js';
 import { loadCookieKeys, loadSigningKeys } from './provider/keys.js';
 import { sameSitePerClient } from './provider/same-site.js';
 import { pollInterval } from './provider/poll-interval.js';
+import { storeOutageAnswers } from './provider/store-outage.js';
 import { deviceFlow } from './device/index.js';
 import { keepExpiredPolledRequests } from '../adapters/keep-expired.js';
 import { ConsentService } from './consents/service.js';
@@ -78,8 +79,9 @@ function htmlErrors(logger: Logger): Koa.Middleware {
       await next();
     } catch (err) {
       const status = (err as { status?: number }).status;
-      ctx.status = status && status >= 400 && status < 500 ? status : 500;
-      if (ctx.status === 500) logger.error({ err: { message: (err as Error).message } }, 'page failed');
+      ctx.status = status && status >= 400 && status < 500 ? status : isStoreUnavailable(err) ? 503 : 500;
+      if (ctx.status >= 500) logger.error({ err: { message: (err as Error).message } }, 'page failed');
+      if (ctx.status === 503) ctx.set('Retry-After', '1');
       const page = renderPage({ title: 'Error', body: errorView('Something went wrong', 'Return to the application and try again.') });
       ctx.set(page.headers);
       ctx.type = 'html';
@@ -124,6 +126,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     ciba: cibaFeature({ users, delivery, store }),
   }));
   provider.proxy = true;
+  provider.use(storeOutageAnswers(provider));
   provider.use(sameSitePerClient(config.publicUrl.startsWith('https://')));
   provider.use(pollInterval(store, POLL_INTERVAL_SECONDS));
   provider.use(device.middleware);

@@ -11,12 +11,12 @@ export class ApiError extends Error {
 export const notFound = (what: string) => new ApiError(404, `${what} not found`);
 export const conflict = (message: string) => new ApiError(409, message);
 
-/** True for errors that mean "the store cannot be reached" (ioredis connection errors). */
-function isStoreUnavailable(err: unknown): boolean {
+/** True for errors that mean "the store cannot be reached" (ioredis connection errors and timeouts). */
+export function isStoreUnavailable(err: unknown): boolean {
   const e = err as { name?: string; code?: string; message?: string };
   return e?.name === 'MaxRetriesPerRequestError'
     || e?.code === 'ECONNREFUSED'
-    || /Connection is closed|Stream isn't writeable|enableOfflineQueue/.test(e?.message ?? '');
+    || /Connection is closed|Stream isn't writeable|enableOfflineQueue|Command timed out/.test(e?.message ?? '');
 }
 
 /**

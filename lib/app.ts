@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import { createLogger, requestLog, type Logger } from './logger.js';
 import { ApiError, isStoreUnavailable, jsonErrors } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
+import { requireUsableOrigin } from './http/request-origin.js';
 import { requireManagementPermission } from './http/admin-auth.js';
 import { SEED_PREFIX } from './http/prefix.js';
 import { SecretHasher } from './clients/secrets.js';
@@ -196,6 +197,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
 
   const inner = new Koa();
   inner.use(health);
+  inner.use(requireUsableOrigin());
   inner.use((ctx, next) => (ctx.path === '/v1' || ctx.path.startsWith('/v1/') ? api(ctx, next) : next()));
   inner.use((ctx, next) => (ctx.path.startsWith('/interaction/') || ctx.path === CONSENT_CALLBACK_PATH ? pages(ctx, next) : next()));
   inner.use((ctx, next) => (ctx.path === CIBA_COMPLETE_PATH ? backchannelComplete(ctx, next) : next()));

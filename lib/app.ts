@@ -9,6 +9,7 @@ import { createLogger, requestLog, type Logger } from './logger.js';
 import { ApiError, isStoreUnavailable, jsonErrors } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { requireUsableOrigin } from './http/request-origin.js';
+import { refuseUnsafeJson } from './http/validate.js';
 import { requireManagementPermission } from './http/admin-auth.js';
 import { SEED_PREFIX } from './http/prefix.js';
 import { SecretHasher } from './clients/secrets.js';
@@ -169,7 +170,10 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     sessionRoutes(sessions, users).routes(),
     otpRoutes(new OtpService(store, users, delivery, config.otp), sessions, config.otp.ttl).routes(),
   ] as Koa.Middleware[]);
-  const jsonBody = koaBody({ json: true, urlencoded: false, multipart: false, jsonLimit: '64kb', jsonStrict: true });
+  const jsonBody = compose<Koa.Context>([
+    koaBody({ json: true, urlencoded: false, multipart: false, jsonLimit: '64kb', jsonStrict: true }),
+    refuseUnsafeJson(),
+  ] as Koa.Middleware[]);
   const api = compose<Koa.Context>([
     jsonErrors(logger),
     jsonBody,

@@ -10,8 +10,46 @@ export function requireObject(body: unknown): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
+/** JSON values no cast turns into the scalar a schema wants. */
+const isStructure = (value: unknown) => value !== null && typeof value === 'object';
+
+/**
+ * The first place where a value cannot be what the schema says (an object or array where a
+ * string, number or boolean belongs, anything but an array where an array belongs), per yup's
+ * type error. yup applies transforms (`trim`) and runs object-level tests (ours compare fields
+ * with `includes`, `some`) before its own type checks, so such a value reached them and threw
+ * a TypeError instead of failing validation.
+ */
+export function typeMismatch(schema: yup.ISchema<unknown> | yup.Reference, value: unknown, path = ''): string | undefined {
+  if (value === undefined || value === null || !yup.isSchema(schema)) return undefined;
+  const resolved = schema.resolve({ value });
+  const mismatch = (type: string) => `${path || 'this'} must be a \`${type}\` type`;
+  if (resolved instanceof yup.ArraySchema) {
+    if (!Array.isArray(value)) return mismatch('array');
+    const inner = resolved.innerType as yup.ISchema<unknown> | undefined;
+    if (!inner) return undefined;
+    for (const [index, element] of value.entries()) {
+      const found = typeMismatch(inner, element, `${path}[${index}]`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (resolved instanceof yup.ObjectSchema) {
+    if (!isStructure(value) || Array.isArray(value)) return mismatch('object');
+    for (const [name, field] of Object.entries(resolved.fields as Record<string, yup.ISchema<unknown>>)) {
+      const found = typeMismatch(field, (value as Record<string, unknown>)[name], path ? `${path}.${name}` : name);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  const { type } = resolved as yup.Schema;
+  return ['string', 'number', 'boolean', 'date'].includes(type) && isStructure(value) ? mismatch(type) : undefined;
+}
+
 export function validateBody<T>(schema: yup.Schema<T>, body: unknown): T {
   requireObject(body);
+  const mismatch = typeMismatch(schema, body);
+  if (mismatch) throw new ApiError(400, mismatch);
   try {
     return schema.validateSync(body, { abortEarly: true, stripUnknown: false });
   } catch (err) {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
+import { Redis } from 'ioredis';
 import { Browser } from '../support/browserless.js';
 import {
   answer, authorize, BANK_SCOPES, createThirdParty, insecure, THIRD_PARTY_REDIRECT, type ThirdParty,
@@ -95,6 +96,33 @@ describe('Redis restarts and outages', () => {
     // the backend session still authenticates
     const resumed = await api(idp, 'POST', '/v1/auth/session/authenticate', { session_id: backendSession.body.session_id }, appToken);
     expect(resumed).toMatchObject({ status: 200, body: { session_id: backendSession.body.session_id } });
+  });
+
+  it('answers 503 to writes while Redis is full (noeviction), evicts nothing, and writes again once there is room', async () => {
+    const admin = new Redis(redis.url);
+    try {
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      // the memory limit just below what is used: Redis is full
+      const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))![1]);
+      await admin.config('SET', 'maxmemory', String(used - 1024));
+      const keys = await admin.dbsize();
+      const write = await api(idp, 'POST', '/v1/applications', { name: 'Does not fit' });
+      expect(write).toMatchObject({ status: 503, body: { message: 'Service temporarily unavailable', error_code: 503 } });
+      const token = await fetch(`${idp.issuer}/token`, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: fx.client.client_id, client_secret: fx.client.client_secret }),
+      });
+      expect({ status: token.status, body: await token.json() }).toMatchObject({ status: 503, body: { error: 'temporarily_unavailable' } });
+      // reads still work, and nothing was evicted to make room
+      expect((await api(idp, 'GET', `/v1/users/${fx.user.user_id}`)).status).toBe(200);
+      expect(await admin.dbsize()).toBe(keys);
+
+      await admin.config('SET', 'maxmemory', '0');
+      expect((await api(idp, 'POST', '/v1/applications', { name: 'Fits again' })).status).toBe(201);
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+      admin.disconnect();
+    }
   });
 
   it('answers 503 quickly while Redis is down, stays up, and resumes by itself when Redis is back', async () => {

@@ -65,6 +65,10 @@ const LUA = {
     return 0`,
 };
 
+/** The longest a store call waits for Redis before failing. */
+export const COMMAND_TIMEOUT_MS = 2000;
+const MAX_RECONNECT_DELAY_MS = 1000;
+
 type ScriptedRedis = Redis & {
   oidcUpsert(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<void>;
   oidcFindByAlias(key: string, recordPrefix: string): Promise<Array<string | null> | null>;
@@ -91,9 +95,14 @@ export class RedisStore implements Store {
   constructor(private readonly options: RedisStoreOptions) {
     this.redis = new Redis(options.url, {
       keyPrefix: options.keyPrefix,
-      // fail fast while Redis is away instead of queueing requests forever
+      // while Redis is away, a command waits for it (a short blip goes unnoticed) but fails
+      // after COMMAND_TIMEOUT_MS whatever happens (refused connections, a hung or unreachable
+      // server), so requests answer 503 instead of hanging
       maxRetriesPerRequest: 2,
+      commandTimeout: COMMAND_TIMEOUT_MS,
       enableOfflineQueue: true,
+      // ioredis backs off up to 5 s by default; a returning Redis is used within a second
+      retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
       lazyConnect: false,
       // commands issued during one event-loop turn (by concurrent requests) go out in one write
       enableAutoPipelining: true,

@@ -6,8 +6,10 @@ import Provider from 'oidc-provider';
 import { createStore, type Store } from '../adapters/index.js';
 import type { Config } from './config.js';
 import { createLogger, requestLog, type Logger } from './logger.js';
-import { ApiError, jsonErrors } from './http/errors.js';
+import { ApiError, isStoreUnavailable, jsonErrors } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
+import { requireUsableOrigin } from './http/request-origin.js';
+import { refuseUnsafeJson } from './http/validate.js';
 import { requireManagementPermission } from './http/admin-auth.js';
 import { SEED_PREFIX } from './http/prefix.js';
 import { SecretHasher } from './clients/secrets.js';
@@ -25,6 +27,7 @@ import { accountFinder } from './provider/account.js';
 import { loadCookieKeys, loadSigningKeys } from './provider/keys.js';
 import { sameSitePerClient } from './provider/same-site.js';
 import { pollInterval } from './provider/poll-interval.js';
+import { storeOutageAnswers } from './provider/store-outage.js';
 import { deviceFlow } from './device/index.js';
 import { keepExpiredPolledRequests } from '../adapters/keep-expired.js';
 import { ConsentService } from './consents/service.js';
@@ -80,8 +83,9 @@ function htmlErrors(logger: Logger): Koa.Middleware {
       await next();
     } catch (err) {
       const status = (err as { status?: number }).status;
-      ctx.status = status && status >= 400 && status < 500 ? status : 500;
-      if (ctx.status === 500) logger.error({ err: { message: (err as Error).message } }, 'page failed');
+      ctx.status = status && status >= 400 && status < 500 ? status : isStoreUnavailable(err) ? 503 : 500;
+      if (ctx.status >= 500) logger.error({ err: { message: (err as Error).message } }, 'page failed');
+      if (ctx.status === 503) ctx.set('Retry-After', '1');
       const page = renderPage({ title: 'Error', body: errorView('Something went wrong', 'Return to the application and try again.') });
       ctx.set(page.headers);
       ctx.type = 'html';
@@ -127,6 +131,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   }));
   provider.proxy = true;
   provider.maxIpsCount = TRUSTED_PROXY_HOPS;
+  provider.use(storeOutageAnswers(provider));
   provider.use(sameSitePerClient(config.publicUrl.startsWith('https://')));
   provider.use(pollInterval(store, POLL_INTERVAL_SECONDS));
   provider.use(device.middleware);
@@ -168,7 +173,10 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     sessionRoutes(sessions, users).routes(),
     otpRoutes(new OtpService(store, users, delivery, config.otp), sessions, config.otp.ttl).routes(),
   ] as Koa.Middleware[]);
-  const jsonBody = koaBody({ json: true, urlencoded: false, multipart: false, jsonLimit: '64kb', jsonStrict: true });
+  const jsonBody = compose<Koa.Context>([
+    koaBody({ json: true, urlencoded: false, multipart: false, jsonLimit: '64kb', jsonStrict: true }),
+    refuseUnsafeJson(),
+  ] as Koa.Middleware[]);
   const api = compose<Koa.Context>([
     jsonErrors(logger),
     jsonBody,
@@ -196,6 +204,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
 
   const inner = new Koa();
   inner.use(health);
+  inner.use(requireUsableOrigin());
   inner.use((ctx, next) => (ctx.path === '/v1' || ctx.path.startsWith('/v1/') ? api(ctx, next) : next()));
   inner.use((ctx, next) => (ctx.path.startsWith('/interaction/') || ctx.path === CONSENT_CALLBACK_PATH ? pages(ctx, next) : next()));
   inner.use((ctx, next) => (ctx.path === CIBA_COMPLETE_PATH ? backchannelComplete(ctx, next) : next()));

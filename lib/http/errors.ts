@@ -11,12 +11,19 @@ export class ApiError extends Error {
 export const notFound = (what: string) => new ApiError(404, `${what} not found`);
 export const conflict = (message: string) => new ApiError(409, message);
 
-/** True for errors that mean "the store cannot be reached" (ioredis connection errors). */
-function isStoreUnavailable(err: unknown): boolean {
-  const e = err as { name?: string; code?: string; message?: string };
+/**
+ * True for errors that mean "the store cannot serve now": ioredis connection errors and
+ * timeouts, and Redis refusing writes while full (OOM under `noeviction`), read-only (a
+ * replica, during a failover) or loading its data.
+ */
+export function isStoreUnavailable(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; message?: string; previousErrors?: unknown[] };
   return e?.name === 'MaxRetriesPerRequestError'
     || e?.code === 'ECONNREFUSED'
-    || /Connection is closed|Stream isn't writeable|enableOfflineQueue/.test(e?.message ?? '');
+    || /Connection is closed|Stream isn't writeable|enableOfflineQueue|Command timed out/.test(e?.message ?? '')
+    || /^(?:OOM|READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN) /.test(e?.message ?? '')
+    // a transaction (MULTI) refused for one of these reasons
+    || (Array.isArray(e?.previousErrors) && e.previousErrors.some(isStoreUnavailable));
 }
 
 /**

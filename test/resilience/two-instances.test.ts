@@ -3,7 +3,7 @@ import * as oidc from 'openid-client';
 import { Browser } from '../support/browserless.js';
 import { api, createFixture, startIdp, uniquePrefix, type Fixture, type TestIdp } from '../support/idp.js';
 
-/** Two IdP processes of one deployment: same Redis, same prefix, same issuer host. */
+/** Two IdPs of one deployment in this process: same Redis, same prefix (each with its own issuer URL). */
 describe('two instances on one Redis', () => {
   let a: TestIdp;
   let b: TestIdp;
@@ -49,6 +49,47 @@ describe('two instances on one Redis', () => {
     const refused = results.filter((r) => r.status !== 200);
     expect(refused).toHaveLength(49);
     expect(new Set(refused.map((r) => `${r.status} ${r.body.error}`))).toEqual(new Set(['400 invalid_grant']));
+  });
+
+  it('let at most one of concurrent refreshes of one refresh token succeed, and end the grant when the rotated token comes back', async () => {
+    const tokenRequest = (t: TestIdp, params: Record<string, string>) => fetch(`${t.issuer}/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ ...params, client_id: fx.client.client_id, client_secret: fx.client.client_secret }),
+    }).then(async (r) => ({ status: r.status, body: await r.json() as { error?: string; refresh_token?: string; access_token?: string } }));
+    const refresh = (t: TestIdp, token: string) => tokenRequest(t, { grant_type: 'refresh_token', refresh_token: token });
+    const active = async (token: string) => (await (await fetch(`${a.issuer}/token/introspection`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token, client_id: fx.client.client_id, client_secret: fx.client.client_secret }),
+    })).json() as { active: boolean }).active;
+
+    // a few rounds, so the race is run more than once
+    for (let round = 0; round < 3; round += 1) {
+      const verifier = oidc.randomPKCECodeVerifier();
+      const authUrl = new URL(`${a.issuer}/auth`);
+      authUrl.search = new URLSearchParams({
+        client_id: fx.client.client_id, response_type: 'code', redirect_uri: fx.redirectUri, scope: 'openid offline_access', prompt: 'consent',
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      }).toString();
+      const callback = await new Browser().login(authUrl.href, a.url, fx.user.email, fx.user.password);
+      const issued = await tokenRequest(a, {
+        grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: fx.redirectUri, code_verifier: verifier,
+      });
+      const original = issued.body.refresh_token!;
+      expect(original).toBeTruthy();
+
+      const results = await Promise.all([a, b, a, b].map((t) => refresh(t, original)));
+      const winners = results.filter((r) => r.status === 200);
+      expect(winners.length).toBeLessThanOrEqual(1);
+      results.filter((r) => r.status !== 200).forEach((r) => expect(r).toMatchObject({ status: 400, body: { error: 'invalid_grant' } }));
+
+      // the rotated token presented again: refused, and every token of the grant stops working
+      expect(await refresh(b, original)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+      expect(await active(issued.body.access_token!)).toBe(false);
+      for (const winner of winners) {
+        expect(await refresh(a, winner.body.refresh_token!)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+        expect(await active(winner.body.access_token!)).toBe(false);
+      }
+    }
   });
 
   it('apply a client change made on one instance on the other at once', async () => {

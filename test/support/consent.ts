@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client';
 import { Browser } from './browserless.js';
-import { api, type Fixture, type TestIdp } from './idp.js';
+import { api, type Fixture, type IdpEndpoint } from './idp.js';
 
 export const insecure = { execute: [oidc.allowInsecureRequests] };
 
@@ -17,7 +17,7 @@ export interface ThirdParty {
   rp: oidc.Configuration;
 }
 
-export async function createThirdParty(t: TestIdp, fx: Fixture, settings: Record<string, unknown> = {}): Promise<ThirdParty> {
+export async function createThirdParty(t: IdpEndpoint, fx: Fixture, settings: Record<string, unknown> = {}): Promise<ThirdParty> {
   const created = await api(t, 'POST', `/v1/applications/${fx.appId}/clients`, {
     name: 'Budget app',
     third_party: true,
@@ -40,7 +40,7 @@ export interface Started {
 }
 
 /** The third party's authorization request, through the hosted login if there is no session yet. */
-export async function authorize(t: TestIdp, fx: Fixture, tp: ThirdParty, browser: Browser, params: Record<string, string>, par = false): Promise<Started> {
+export async function authorize(t: IdpEndpoint, fx: Fixture, tp: ThirdParty, browser: Browser, params: Record<string, string>, par = false): Promise<Started> {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const request = {
@@ -59,7 +59,7 @@ export type AnswerMode = 'fetch' | 'navigate';
  * The consent page's answer. `fetch`: called without the browser (as the seed's sample), then
  * the browser is sent to `redirect_to`. `navigate`: the browser itself opens the callback.
  */
-export async function answer(t: TestIdp, browser: Browser, consentUrl: URL, approved: boolean, mode: AnswerMode = 'fetch'): Promise<URL> {
+export async function answer(t: IdpEndpoint, browser: Browser, consentUrl: URL, approved: boolean, mode: AnswerMode = 'fetch'): Promise<URL> {
   const query = new URLSearchParams({ src_interaction: consentUrl.searchParams.get('src_interaction')!, approved: String(approved) });
   const callback = `${t.url}/cis/auth/consent/callback?${query}`;
   if (mode === 'navigate') {
@@ -79,7 +79,7 @@ export async function redeem(tp: ThirdParty, started: Started, redirected: URL) 
 }
 
 /** What a resource server (the bank's own confidential app) learns about a token. */
-export async function introspect(t: TestIdp, fx: Fixture, token: string): Promise<Record<string, unknown>> {
+export async function introspect(t: IdpEndpoint, fx: Fixture, token: string): Promise<Record<string, unknown>> {
   const response = await fetch(`${t.issuer}/token/introspection`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },

@@ -17,7 +17,7 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitForRedis(port: number): Promise<void> {
+export async function waitForRedis(port: number): Promise<void> {
   const { Redis } = await import('ioredis');
   for (let attempt = 0; attempt < 100; attempt += 1) {
     const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });

@@ -83,6 +83,9 @@ export async function startIdp(options: StartOptions = {}): Promise<TestIdp> {
   };
 }
 
+/** What the HTTP helpers need of an IdP: one started in process (startIdp) or a server process. */
+export type IdpEndpoint = Pick<TestIdp, 'url' | 'issuer' | 'adminToken'>;
+
 export async function clientCredentialsToken(issuer: string, clientId: string, clientSecret: string): Promise<string> {
   const response = await fetch(`${issuer}/token`, {
     method: 'POST',
@@ -95,7 +98,7 @@ export async function clientCredentialsToken(issuer: string, clientId: string, c
 }
 
 /** JSON call to the management API with the admin token. */
-export async function api(t: TestIdp, method: string, path: string, body?: unknown, token?: string) {
+export async function api(t: IdpEndpoint, method: string, path: string, body?: unknown, token?: string) {
   const response = await fetch(`${t.url}${path}`, {
     method,
     headers: {
@@ -118,7 +121,7 @@ export interface Fixture {
 }
 
 /** An application, a first-party client and a user, created through the management API. */
-export async function createFixture(t: TestIdp, clientOverrides: Record<string, unknown> = {}): Promise<Fixture> {
+export async function createFixture(t: IdpEndpoint, clientOverrides: Record<string, unknown> = {}): Promise<Fixture> {
   const redirectUri = 'http://localhost:8080/callback';
   const app = await api(t, 'POST', '/v1/applications', { name: 'Test bank' });
   const client = await api(t, 'POST', `/v1/applications/${app.body.app_id}/clients`, {

@@ -1,0 +1,106 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './global-setup.js';
+import { ADMIN, clientCredentialsToken, type IdpEndpoint } from './idp.js';
+
+const SERVER = fileURLToPath(new URL('../../lib/server.js', import.meta.url));
+/** pino's level of `error` and above: what the server logs when a request failed on its side */
+const PINO_ERROR = 50;
+const KEPT_OUTPUT = 64 * 1024;
+
+export interface IdpProcessOptions {
+  redisUrl: string;
+  /** Redis key prefix (IDP_CONFIG.redisKeyPrefix); instances of one deployment share it */
+  prefix: string;
+  /** the public URL (a forwarder in front of several instances); default: the process's own */
+  publicUrl?: string;
+  /** more IDP_CONFIG keys */
+  config?: Record<string, unknown>;
+}
+
+export interface IdpProcess extends IdpEndpoint {
+  /** the process's own address (bypassing any forwarder) */
+  direct: string;
+  port: number;
+  pid: number;
+  /** error-level log lines written so far (a request that failed on the server side) */
+  errorLogs(): string[];
+  /** the last output, to explain a failure */
+  output(): string;
+  alive(): boolean;
+  /** sends the signal and waits until the process has exited */
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+/** `node dist/lib/server.js` as an operator runs it, on Redis, answering /readyz before it is returned. */
+export async function startIdpProcess(options: IdpProcessOptions): Promise<IdpProcess> {
+  const port = await freePort();
+  const direct = `http://127.0.0.1:${port}`;
+  const publicUrl = options.publicUrl ?? direct;
+  const configFile = join(mkdtempSync(join(tmpdir(), 'idp-process-')), 'idp.json');
+  writeFileSync(configFile, JSON.stringify({ redisKeyPrefix: options.prefix, ...options.config }));
+  const child = spawn(process.execPath, [SERVER], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      PUBLIC_URL: publicUrl,
+      REDIS_URL: options.redisUrl,
+      IDP_ADMIN_CLIENT_ID: ADMIN.clientId,
+      IDP_ADMIN_CLIENT_SECRET: ADMIN.clientSecret,
+      IDP_CONFIG: configFile,
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  let partial = '';
+  const errors: string[] = [];
+  const collect = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-KEPT_OUTPUT);
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      if (!line.startsWith('{')) continue;
+      try {
+        if ((JSON.parse(line) as { level?: number }).level! >= PINO_ERROR) errors.push(line);
+      } catch { /* not a log line */ }
+    }
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  for (let attempt = 0; ; attempt += 1) {
+    if (child.exitCode !== null) throw new Error(`the IdP process exited (${child.exitCode}): ${output}`);
+    const ready = await fetch(`${direct}/readyz`).then((r) => r.ok, () => false);
+    if (ready) break;
+    if (attempt > 300) {
+      child.kill('SIGKILL');
+      throw new Error(`the IdP process did not become ready: ${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+
+  let token: string | undefined;
+  return {
+    url: publicUrl,
+    issuer: `${publicUrl}/oidc`,
+    direct,
+    port,
+    pid: child.pid!,
+    async adminToken() {
+      token ??= await clientCredentialsToken(`${publicUrl}/oidc`, ADMIN.clientId, ADMIN.clientSecret);
+      return token;
+    },
+    errorLogs: () => [...errors],
+    output: () => output,
+    alive: () => child.exitCode === null && child.signalCode === null,
+    async kill(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+    },
+  };
+}

@@ -9,8 +9,8 @@ import { api, clientCredentialsToken, createFixture, uniquePrefix, type Fixture 
 import { startIdpProcess, type IdpProcess } from '../support/idp-process.js';
 import { startOwnRedis, type OwnRedis } from '../support/redis-server.js';
 
-/** What an operator's monitoring would call quick: well inside a load balancer's timeout. */
-const QUICK_MS = 3000;
+/** Not a timing measurement: a ceiling that tells "answers" from "hangs until the client gives up" (ioredis would queue for ~15 s). */
+const NO_HANG_MS = 10_000;
 
 async function timed<T>(call: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const started = performance.now();
@@ -150,7 +150,7 @@ describe('Redis restarts and outages', () => {
         return { name, status: response.status, ms, type: response.headers.get('content-type'), body: await response.text() };
       }));
       for (const { name, status, ms, type, body } of answers) {
-        expect({ name, status, quick: ms < QUICK_MS }).toEqual({ name, status: 503, quick: true });
+        expect({ name, status, answered: ms < NO_HANG_MS }).toEqual({ name, status: 503, answered: true });
         if (name !== 'loginPage') expect(type).toMatch(/^application\/json/);
         expect(body).not.toMatch(/\n\s+at |node_modules/);
       }

@@ -112,7 +112,7 @@ describe('session lifetime and limits (two instances)', () => {
     const app = await createAppClient(a, fx.appId);
     const send = (t: TestIdp) => backend(t, app, 'otp/send', { channel: 'email', identifier: fx.user.email });
     expect(await send(a)).toMatchObject({ status: 200, body: { expires_in: 2 } });
-    const passcode = passcodeIn(mailbox.mails.at(-1)!.raw)!;
+    const passcode = passcodeIn(mailbox.received.at(-1)!.text)!;
     await sleep(2500);
     expect(await backend(b, app, 'otp/authenticate', { identifier: fx.user.email, passcode }))
       .toMatchObject({ status: 400, body: { message: 'The passcode is invalid or expired' } });

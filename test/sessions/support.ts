@@ -1,6 +1,4 @@
 import * as jose from 'jose';
-import { SMTPServer } from 'smtp-server';
-import { freePort } from '../support/global-setup.js';
 import * as oidc from 'openid-client';
 import { Browser } from '../support/browserless.js';
 import { insecure } from '../support/consent.js';
@@ -59,28 +57,7 @@ export async function browserSignIn(t: TestIdp, app: AppClient, browser: Browser
   return oidc.authorizationCodeGrant(app.rp, landed, { pkceCodeVerifier: verifier, expectedState: 'st' });
 }
 
-/** A real SMTP server that keeps what it receives (for SMTP_URL). */
-export async function startMailbox() {
-  const mails: Array<{ to: string[]; raw: string }> = [];
-  const server = new SMTPServer({
-    authOptional: true, disabledCommands: ['STARTTLS'],
-    onData(stream, session, callback) {
-      let raw = '';
-      stream.on('data', (chunk: Buffer) => { raw += chunk.toString(); });
-      stream.on('end', () => {
-        mails.push({ to: session.envelope.rcptTo.map((r) => r.address), raw });
-        callback();
-      });
-    },
-  });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return {
-    url: `smtp://127.0.0.1:${port}`,
-    mails,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
+export { startMailbox } from '../support/mailbox.js';
 
 /** The passcode in a message the IdP sent. */
 export const passcodeIn = (text: string) => /sign-in code is (\d{6})\./.exec(text)?.[1];

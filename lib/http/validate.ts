@@ -14,15 +14,16 @@ export function requireObject(body: unknown): Record<string, unknown> {
 const isStructure = (value: unknown) => value !== null && typeof value === 'object';
 
 /**
- * The first place where a value cannot be what the schema says (an object or array where a
- * string, number or boolean belongs, anything but an array where an array belongs), per yup's
- * type error. yup applies transforms (`trim`) and runs object-level tests (ours compare fields
+ * The first place where a value cannot be what the schema says (null where it is not allowed,
+ * an object or array where a string, number or boolean belongs, anything but an array where
+ * an array belongs), in yup's words. yup applies transforms (`trim`) and runs object-level tests (ours compare fields
  * with `includes`, `some`) before its own type checks, so such a value reached them and threw
  * a TypeError instead of failing validation.
  */
 export function typeMismatch(schema: yup.ISchema<unknown> | yup.Reference, value: unknown, path = ''): string | undefined {
-  if (value === undefined || value === null || !yup.isSchema(schema)) return undefined;
+  if (value === undefined || !yup.isSchema(schema)) return undefined;
   const resolved = schema.resolve({ value });
+  if (value === null) return (resolved as yup.Schema).spec.nullable ? undefined : `${path || 'this'} cannot be null`;
   const mismatch = (type: string) => `${path || 'this'} must be a \`${type}\` type`;
   if (resolved instanceof yup.ArraySchema) {
     if (!Array.isArray(value)) return mismatch('array');

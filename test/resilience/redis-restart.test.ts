@@ -102,9 +102,9 @@ describe('Redis restarts and outages', () => {
     const admin = new Redis(redis.url);
     try {
       await admin.config('SET', 'maxmemory-policy', 'noeviction');
-      // the memory limit just below what is used: Redis is full
+      // a memory limit well below what is used: Redis is full
       const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))![1]);
-      await admin.config('SET', 'maxmemory', String(used - 1024));
+      await admin.config('SET', 'maxmemory', String(Math.floor(used / 2)));
       const keys = await admin.dbsize();
       const write = await api(idp, 'POST', '/v1/applications', { name: 'Does not fit' });
       expect(write).toMatchObject({ status: 503, body: { message: 'Service temporarily unavailable', error_code: 503 } });
@@ -127,11 +127,12 @@ describe('Redis restarts and outages', () => {
 
   it('answers 503 quickly while Redis is down, stays up, and resumes by itself when Redis is back', async () => {
     const appToken = await clientCredentialsToken(idp.issuer, fx.client.client_id, fx.client.client_secret);
+    const adminToken = await idp.adminToken();
     await redis.stop();
 
     const probes = {
       readiness: () => fetch(`${idp.url}/readyz`),
-      management: () => fetch(`${idp.url}/v1/users/${fx.user.user_id}`, { headers: { authorization: `Bearer ${appToken}` } }),
+      management: () => fetch(`${idp.url}/v1/users/${fx.user.user_id}`, { headers: { authorization: `Bearer ${adminToken}` } }),
       token: () => fetch(`${idp.issuer}/token`, {
         method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ grant_type: 'client_credentials', client_id: fx.client.client_id, client_secret: fx.client.client_secret }),

@@ -19,6 +19,8 @@ export interface IdpProcessOptions {
   publicUrl?: string;
   /** more IDP_CONFIG keys */
   config?: Record<string, unknown>;
+  /** more environment, e.g. SMTP_URL */
+  env?: Record<string, string>;
 }
 
 export interface IdpProcess extends IdpEndpoint {
@@ -52,6 +54,7 @@ export async function startIdpProcess(options: IdpProcessOptions): Promise<IdpPr
       IDP_ADMIN_CLIENT_SECRET: ADMIN.clientSecret,
       IDP_CONFIG: configFile,
       LOG_LEVEL: 'warn',
+      ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

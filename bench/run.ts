@@ -18,6 +18,7 @@ import { loadRoundTrips, VirtualUser } from './virtual-users.js';
  *
  *   --cpu-prof       children write V8 CPU profiles (the directory is printed at the end)
  *   --only=<text>    only the targets whose name contains <text>
+ *   --scenario=<text> only the scenarios whose name contains <text>
  *   BENCH_SECONDS    measured seconds per scenario (default 4), after a 1 s warm-up
  */
 /** measured time per scenario and target, in one-second slices */
@@ -36,7 +37,9 @@ const MEMORY = 'IdP, in-memory store';
 const REDIS = 'IdP, Redis';
 const TWO = 'IdP, 2 processes, one Redis';
 
-const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length);
+const option = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
+const only = option('only');
+const onlyScenario = option('scenario');
 const profileDir = process.argv.includes('--cpu-prof') ? mkdtempSync(join(tmpdir(), 'idp-bench-prof-')) : undefined;
 const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
 
@@ -186,7 +189,7 @@ async function benchAll(targets: Target[], redis: Child): Promise<Row[]> {
   const lives: Live[] = [];
   try {
     for (const target of targets) lives.push(await prepare(target, redis));
-    for (const scenario of SCENARIOS) {
+    for (const scenario of SCENARIOS.filter((s) => !onlyScenario || s.name.includes(onlyScenario))) {
       process.stderr.write(`${scenario.name} (${Math.round(performance.now() / 1000)} s)\n`);
       const runs: Array<{ live: Live; load: Load; tally: Tally }> = [];
       for (const live of lives.filter((l) => scenario.applies?.(l.target) ?? true)) {
@@ -282,7 +285,7 @@ async function main(): Promise<void> {
   });
   const results = fileURLToPath(new URL('../../bench/results/', import.meta.url));
   mkdirSync(results, { recursive: true });
-  if (!only) {
+  if (!only && !onlyScenario) {
     writeFileSync(join(results, 'latest.md'), report);
     writeFileSync(join(results, 'latest.json'), JSON.stringify(rows, null, 2));
   }

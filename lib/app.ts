@@ -8,10 +8,10 @@ import type { Config } from './config.js';
 import { createLogger, requestLog, type Logger } from './logger.js';
 import { ApiError, isStoreUnavailable, jsonErrors } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
-import { requireUsableOrigin } from './http/request-origin.js';
+import { isUsableOrigin, refuseUnusableOrigin } from './http/request-origin.js';
 import { refuseUnsafeJson } from './http/validate.js';
 import { requireManagementPermission } from './http/admin-auth.js';
-import { SEED_PREFIX } from './http/prefix.js';
+import { pathPrefix, SEED_PREFIX } from './http/prefix.js';
 import { SecretHasher } from './clients/secrets.js';
 import { ClientService } from './clients/service.js';
 import { ApplicationService } from './applications/service.js';
@@ -22,7 +22,7 @@ import { grantableResources } from './resources/indicators.js';
 import { UserService } from './users/service.js';
 import { userRoutes } from './users/routes.js';
 import { providerConfiguration } from './provider/configuration.js';
-import { clientAdapter, toProviderMetadata, type ClientExtras } from './provider/client-adapter.js';
+import { clientAdapter, memoizeClientInstances, toProviderMetadata, type ClientExtras } from './provider/client-adapter.js';
 import { accountFinder } from './provider/account.js';
 import { loadCookieKeys, loadSigningKeys } from './provider/keys.js';
 import { sameSitePerClient } from './provider/same-site.js';
@@ -130,6 +130,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     ciba: cibaFeature({ users, delivery, store }),
   }));
   provider.proxy = true;
+  memoizeClientInstances(provider, clientModel);
   provider.maxIpsCount = TRUSTED_PROXY_HOPS;
   provider.use(storeOutageAnswers(provider));
   provider.use(sameSitePerClient(config.publicUrl.startsWith('https://')));
@@ -200,15 +201,22 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     requireUserToken(provider),
     cibaCompleteRoutes({ provider, store }).routes(),
   ] as Koa.Middleware[]);
-  const health = healthRoutes(store).routes();
+  const health = healthRoutes(store).routes() as Koa.Middleware;
+  const oidc = mount('/oidc', provider);
 
+  // one synchronous decision per request: every async layer a request passes costs promises
+  // (and async-hook work), which shows on the token endpoint's throughput
   const inner = new Koa();
-  inner.use(health);
-  inner.use(requireUsableOrigin());
-  inner.use((ctx, next) => (ctx.path === '/v1' || ctx.path.startsWith('/v1/') ? api(ctx, next) : next()));
-  inner.use((ctx, next) => (ctx.path.startsWith('/interaction/') || ctx.path === CONSENT_CALLBACK_PATH ? pages(ctx, next) : next()));
-  inner.use((ctx, next) => (ctx.path === CIBA_COMPLETE_PATH ? backchannelComplete(ctx, next) : next()));
-  inner.use(mount('/oidc', provider));
+  inner.use((ctx, next) => {
+    const { path } = ctx;
+    if (path === '/healthz' || path === '/readyz') return health(ctx, next);
+    if (!isUsableOrigin(ctx.protocol, ctx.host)) return refuseUnusableOrigin(ctx);
+    if (path.startsWith('/oidc/') || path === '/oidc') return oidc(ctx, next);
+    if (path === '/v1' || path.startsWith('/v1/')) return api(ctx, next);
+    if (path.startsWith('/interaction/') || path === CONSENT_CALLBACK_PATH) return pages(ctx, next);
+    if (path === CIBA_COMPLETE_PATH) return backchannelComplete(ctx, next);
+    return next();
+  });
 
   const app = new Koa();
   app.proxy = true;
@@ -222,8 +230,9 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     (ctx.req as { originalUrl?: string }).originalUrl = ctx.originalUrl;
     return next();
   });
-  app.use(mount(SEED_PREFIX, inner));
-  app.use(mount(inner));
+  const seedPrefixed = mount(SEED_PREFIX, inner);
+  const unprefixed = mount(inner);
+  app.use((ctx, next) => (pathPrefix(ctx.path) ? seedPrefixed : unprefixed)(ctx, next));
 
   const sweep = setInterval(() => {
     consents.sweepExpired().catch((err: Error) => logger.warn({ err: { message: err.message } }, 'consent expiry sweep failed'));

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 /**
  * Client secrets are 256-bit random values shown once. At rest we keep only
@@ -7,7 +7,12 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
  * store, so a Redis dump alone yields neither the secrets nor a way to test guesses.
  */
 export class SecretHasher {
-  constructor(private readonly key: string) {}
+  /** imported once: an HMAC keyed with a string imports the key on every call */
+  private readonly key: KeyObject;
+
+  constructor(key: string) {
+    this.key = createSecretKey(Buffer.from(key, 'utf8'));
+  }
 
   static generate(): string {
     return randomBytes(32).toString('base64url');

@@ -1,4 +1,4 @@
-import type { Middleware } from 'koa';
+import type { Context } from 'koa';
 
 /**
  * oidc-provider builds URLs (discovery, form actions, redirects) from the request's origin,
@@ -6,21 +6,15 @@ import type { Middleware } from 'koa';
  * not an http(s) scheme and a bare host name makes every such URL invalid (a TypeError, 500):
  * those requests are refused up front.
  */
-export function requireUsableOrigin(): Middleware {
-  return async (ctx, next) => {
-    if (!isUsableOrigin(ctx.protocol, ctx.host)) {
-      ctx.status = 400;
-      ctx.body = { message: 'Bad request: the Host (or X-Forwarded-Host / -Proto) header is not a usable origin', error_code: 400 };
-      return;
-    }
-    await next();
-  };
+export function refuseUnusableOrigin(ctx: Context): void {
+  ctx.status = 400;
+  ctx.body = { message: 'Bad request: the Host (or X-Forwarded-Host / -Proto) header is not a usable origin', error_code: 400 };
 }
 
 /** host[:port], an IPv6 literal included; nothing that would add a path, credentials or a query */
 const HOST = /^[A-Za-z0-9._~-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
 
-function isUsableOrigin(protocol: string, host: string): boolean {
+export function isUsableOrigin(protocol: string, host: string): boolean {
   if ((protocol !== 'http' && protocol !== 'https') || !HOST.test(host)) return false;
   try {
     return new URL(`${protocol}://${host}`).hostname !== '';

@@ -1,8 +1,9 @@
-import type { Adapter, AdapterPayload, ClientMetadata } from 'oidc-provider';
+import type Provider from 'oidc-provider';
+import type { Adapter, AdapterPayload, Client, ClientMetadata } from 'oidc-provider';
 import type { ClientRecord, ClientService } from '../clients/service.js';
 import { REFRESH_CHAIN_DEFAULT, SECRET_AUTH_METHODS } from '../clients/schema.js';
-import type { ResourceService } from '../resources/service.js';
-import { grantableResources, type GrantableResources } from '../resources/indicators.js';
+import { grantableFrom, listedResources, type GrantableResources } from '../resources/indicators.js';
+import type { Resource, ResourceService } from '../resources/service.js';
 import { CIBA_GRANT_TYPE } from '../ciba/hooks.js';
 
 /** Our own client settings that oidc-provider carries on its Client instances. */
@@ -104,13 +105,24 @@ export function toProviderMetadata(client: ClientRecord, resourceServers: Granta
   };
 }
 
-/** Read-only Client adapter over the management API's records (dynamic registration is off). */
+/**
+ * Read-only Client adapter over the management API's records (dynamic registration is off).
+ * For unchanged inputs (the cached client record and resource records) `find` returns the
+ * very same metadata object, which is what `memoizeClientInstances` keys on.
+ */
 export function clientAdapter(clients: ClientService, resources: ResourceService): Adapter {
   const readOnly = async () => { throw new Error('clients are managed through /v1/applications/{appId}/clients'); };
+  const built = new WeakMap<ClientRecord, { listed: Array<Resource | undefined>; metadata: AdapterPayload }>();
   return {
     async find(id: string) {
       const record = await clients.find(id);
-      return record && (toProviderMetadata(record, await grantableResources(resources, record)) as AdapterPayload);
+      if (!record) return undefined;
+      const listed = await listedResources(resources, record);
+      const known = built.get(record);
+      if (known && known.listed.length === listed.length && known.listed.every((resource, i) => resource === listed[i])) return known.metadata;
+      const metadata = toProviderMetadata(record, grantableFrom(record, listed)) as AdapterPayload;
+      built.set(record, { listed, metadata });
+      return metadata;
     },
     upsert: readOnly,
     destroy: readOnly,
@@ -118,5 +130,27 @@ export function clientAdapter(clients: ClientService, resources: ResourceService
     findByUid: async () => undefined,
     findByUserCode: async () => undefined,
     revokeByGrantId: async () => undefined,
+  };
+}
+
+/**
+ * oidc-provider's `Client.find` serialises and SHA-256-hashes the adapter's metadata on every
+ * call to find its cached Client instance: for our metadata (claims lists, CA certificates)
+ * that is the largest single cost of a token request. The instance is memoised here per
+ * metadata object instead; a changed client or resource yields a new object (see
+ * clientAdapter) and so goes through the library's own lookup again.
+ */
+export function memoizeClientInstances(provider: Provider, adapter: Adapter): void {
+  const { Client } = provider;
+  const libraryFind = Client.find.bind(Client);
+  const instances = new WeakMap<object, Client>();
+  Client.find = async (id: string) => {
+    const metadata = typeof id === 'string' && id ? await adapter.find(id) : undefined;
+    if (!metadata) return libraryFind(id);
+    const known = instances.get(metadata);
+    if (known) return known;
+    const client = await libraryFind(id);
+    if (client) instances.set(metadata, client);
+    return client;
   };
 }

@@ -1,7 +1,7 @@
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ClientRecord } from '../clients/service.js';
 import type { ClientExtras } from '../provider/client-adapter.js';
-import type { ResourceService } from './service.js';
+import type { Resource, ResourceService } from './service.js';
 
 /** What the protocol needs of a resource a client may request. */
 export interface GrantableResource {
@@ -20,13 +20,22 @@ export type GrantableResources = Record<string, GrantableResource>;
  * the request's resource is looked up.
  */
 export async function grantableResources(resources: ResourceService, client: ClientRecord): Promise<GrantableResources> {
+  return grantableFrom(client, await listedResources(resources, client));
+}
+
+/** The records of the resources a client lists (undefined where none exists), from the per-process cache. */
+export function listedResources(resources: ResourceService, client: ClientRecord): Promise<Array<Resource | undefined>> {
+  return Promise.all((client.resources ?? []).map((uri) => resources.findByUri(uri)));
+}
+
+export function grantableFrom(client: ClientRecord, listed: ReadonlyArray<Resource | undefined>): GrantableResources {
   const found: GrantableResources = {};
-  for (const uri of client.resources ?? []) {
-    const resource = await resources.findByUri(uri);
-    if (resource?.app_id !== client.app_id) continue;
+  (client.resources ?? []).forEach((uri, i) => {
+    const resource = listed[i];
+    if (resource?.app_id !== client.app_id) return;
     const { access_token_ttl, refresh_token_ttl, scopes } = resource;
     found[uri] = { access_token_ttl, refresh_token_ttl, scopes };
-  }
+  });
   return found;
 }
 

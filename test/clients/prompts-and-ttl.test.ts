@@ -104,6 +104,19 @@ describe('client prompt values and token timeouts', () => {
       expect((await oidc.refreshTokenGrant(rp, tokens.refresh_token!)).expires_in).toBe(120);
     });
 
+    it('applies a changed client to the very next token request (no stale Client instance)', async () => {
+      const created = await api(t, 'POST', `/v1/applications/${fx.appId}/clients`, {
+        name: 'Machine', grant_types: ['client_credentials'], scopes: [], access_token_ttl: 300,
+      });
+      const path = `/v1/applications/${fx.appId}/clients/${created.body.client_id}`;
+      const rp = await oidc.discovery(new URL(t.issuer), created.body.client_id, created.body.client_secret, undefined, insecure);
+      expect((await oidc.clientCredentialsGrant(rp)).expires_in).toBe(300);
+      expect((await api(t, 'PUT', path, { access_token_ttl: 90 })).status).toBe(200);
+      expect((await oidc.clientCredentialsGrant(rp)).expires_in).toBe(90);
+      expect((await api(t, 'PUT', path, { grant_types: ['authorization_code'], redirect_uris: [fx.redirectUri], scopes: ['openid'] })).status).toBe(200);
+      await expect(oidc.clientCredentialsGrant(rp)).rejects.toMatchObject({ error: 'invalid_request', error_description: 'requested grant type is not allowed for this client' });
+    });
+
     it('validates max_refresh_token_ttl: unset means 2 weeks (or refresh_token_ttl if longer), never below refresh_token_ttl', async () => {
       const created = await post({});
       expect(created.body).toMatchObject({ refresh_token_ttl: 1209600, max_refresh_token_ttl: null });

@@ -6,6 +6,7 @@ import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import type { UserService } from '../lib/users/service.js';
 import { pathPrefix } from '../lib/http/prefix.js';
+import { isStoreUnavailable } from '../lib/http/errors.js';
 import { renderPage } from '../views/layout.js';
 import { loginView } from '../views/login.js';
 import { errorView } from '../views/messages.js';
@@ -64,7 +65,9 @@ export function interactionRoutes({ provider, users, csrfKey, uiLocales, thirdPa
       const found = await provider.interactionDetails(ctx.req, ctx.res);
       if (found.uid !== ctx.params.uid) throw new Error('uid mismatch');
       return found;
-    } catch {
+    } catch (err) {
+      // a store outage is not an expired link: htmlErrors answers 503, and the link works later
+      if (isStoreUnavailable(err)) throw err;
       send(ctx, 'Sign-in expired', errorView('This sign-in link has expired', 'Return to the application and start again.'), 400);
       return undefined;
     }

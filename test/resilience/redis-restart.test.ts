@@ -128,6 +128,12 @@ describe('Redis restarts and outages', () => {
   it('answers 503 quickly while Redis is down, stays up, and resumes by itself when Redis is back', async () => {
     const appToken = await clientCredentialsToken(idp.issuer, fx.client.client_id, fx.client.client_secret);
     const adminToken = await idp.adminToken();
+    // a sign-in started before the outage: its page must say "try again", not "expired"
+    const browser = new Browser();
+    const started = await browser.follow(oidc.buildAuthorizationUrl(rp, {
+      redirect_uri: fx.redirectUri, scope: 'openid', state: 'st', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+    }).href, idp.url);
+    expect(started.url).toMatch(/\/interaction\/[^/]+$/);
     await redis.stop();
 
     const probes = {
@@ -142,6 +148,7 @@ describe('Redis restarts and outages', () => {
         body: JSON.stringify({ identifier: fx.user.email, password: fx.user.password }),
       }),
       loginPage: () => fetch(`${idp.issuer}/auth?client_id=${fx.client.client_id}&response_type=code&scope=openid`, { headers: { accept: 'text/html' } }),
+      interactionPage: () => browser.request(started.url),
     };
     // right after the outage starts, and again once ioredis has backed off for a while
     for (const pause of [0, 3000]) {
@@ -152,7 +159,7 @@ describe('Redis restarts and outages', () => {
       }));
       for (const { name, status, ms, type, body } of answers) {
         expect({ name, status, answered: ms < NO_HANG_MS }).toEqual({ name, status: 503, answered: true });
-        if (name !== 'loginPage') expect(type).toMatch(/^application\/json/);
+        if (!name.endsWith('Page')) expect(type).toMatch(/^application\/json/);
         expect(body).not.toMatch(/\n\s+at |node_modules/);
       }
       expect(JSON.parse(answers.find((a) => a.name === 'management')!.body)).toEqual({ message: 'Service temporarily unavailable', error_code: 503 });
@@ -163,6 +170,9 @@ describe('Redis restarts and outages', () => {
 
     await redis.start();
     expect(await until('the IdP reconnecting', ready, 5000)).toBeLessThan(5000);
+    // AOF kept the interaction: the same sign-in page works again
+    const resumed = await browser.request(started.url);
+    expect({ status: resumed.status, form: /name="csrf"/.test(await resumed.text()) }).toEqual({ status: 200, form: true });
     expect((await api(idp, 'GET', `/v1/users/${fx.user.user_id}`)).status).toBe(200);
     const { callback, verifier } = await signIn(new Browser(), { scope: 'openid' });
     const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedState: 'st' });

@@ -1,10 +1,11 @@
 import type { Store } from './store.js';
 import { MemoryStore } from './memory-store.js';
 import { RedisStore } from './redis-store.js';
+import type { RedisTopology } from './redis-connection.js';
 
 export type { Store } from './store.js';
 
-/** REDIS_URL given: shared Redis; otherwise the embedded single-process store. */
-export function createStore(redisUrl: string | undefined, keyPrefix: string): Store {
-  return redisUrl ? new RedisStore({ url: redisUrl, keyPrefix }) : new MemoryStore();
+/** Redis configured (one server, Sentinel or Cluster): shared Redis; otherwise the embedded single-process store. */
+export function createStore(topology: RedisTopology | undefined, keyPrefix: string): Store {
+  return topology ? new RedisStore({ topology, keyPrefix }) : new MemoryStore();
 }

@@ -1,10 +1,12 @@
-import { Redis } from 'ioredis';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import {
   type RateLimiter, type RateLimitOptions, type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS, rateLimiterOver,
 } from './store.js';
 import { alreadyConsumed } from './consume-error.js';
+import {
+  type RedisClient, type RedisTopology, type Subscriber, closeRedis, connectRedis, connectSubscriber,
+} from './redis-connection.js';
 
 /*
  * Key layout (all below the configured prefix, default "idp:"):
@@ -13,7 +15,8 @@ import { alreadyConsumed } from './consume-error.js';
  *   oidc:uid:<uid>         -> id (Session.findByUid)
  *   oidc:userCode:<code>   -> id (DeviceCode.findByUserCode)
  *   everything else        domain documents written by the services (users, clients, ...)
- * No request path scans the keyspace.
+ * No request path scans the keyspace. Scripts and MGET/DEL touch several keys at once: on
+ * Redis Cluster the prefix carries a hash tag ("{idp}:") so that all of them share one slot.
  */
 
 const LUA = {
@@ -65,11 +68,7 @@ const LUA = {
     return 0`,
 };
 
-/** The longest a store call waits for Redis before failing. */
-export const COMMAND_TIMEOUT_MS = 2000;
-const MAX_RECONNECT_DELAY_MS = 1000;
-
-type ScriptedRedis = Redis & {
+type ScriptedRedis = RedisClient & {
   oidcUpsert(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<void>;
   oidcFindByAlias(key: string, recordPrefix: string): Promise<Array<string | null> | null>;
   oidcConsume(key: string, at: number): Promise<number>;
@@ -79,34 +78,21 @@ type ScriptedRedis = Redis & {
   storeTakeDue(key: string, now: number, limit: number, lease: number): Promise<string[]>;
 };
 
-export interface RedisStoreOptions {
-  url: string;
-  keyPrefix: string;
-}
+/** Where Redis is: a redis:// or rediss:// URL (one server), or any topology (redis-connection.ts). */
+export type RedisStoreOptions = { keyPrefix: string } & ({ url: string } | { topology: RedisTopology });
 
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
   private readonly redis: ScriptedRedis;
-  private subscriber?: Redis;
+  private readonly topology: RedisTopology;
+  private subscriber?: Subscriber;
   private readonly handlers = new Map<string, (message: string) => void>();
   private readonly resyncs: Array<() => void> = [];
   private readonly adapters = new Map<string, Adapter>();
 
   constructor(private readonly options: RedisStoreOptions) {
-    this.redis = new Redis(options.url, {
-      keyPrefix: options.keyPrefix,
-      // while Redis is away, a command waits for it (a short blip goes unnoticed) but fails
-      // after COMMAND_TIMEOUT_MS whatever happens (refused connections, a hung or unreachable
-      // server), so requests answer 503 instead of hanging
-      maxRetriesPerRequest: 2,
-      commandTimeout: COMMAND_TIMEOUT_MS,
-      enableOfflineQueue: true,
-      // ioredis backs off up to 5 s by default; a returning Redis is used within a second
-      retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
-      lazyConnect: false,
-      // commands issued during one event-loop turn (by concurrent requests) go out in one write
-      enableAutoPipelining: true,
-    }) as ScriptedRedis;
+    this.topology = 'url' in options ? { kind: 'single', url: options.url } : options.topology;
+    this.redis = connectRedis(this.topology, options.keyPrefix) as ScriptedRedis;
     this.redis.on('error', () => { /* surfaced through failing commands and /readyz */ });
     this.redis.defineCommand('oidcUpsert', { lua: LUA.upsert });
     this.redis.defineCommand('oidcFindByAlias', { numberOfKeys: 1, lua: LUA.findByAlias });
@@ -197,18 +183,12 @@ export class RedisStore implements Store {
   }
 
   async subscribe(channel: string, onMessage: (message: string) => void, onResync: () => void): Promise<void> {
-    if (!this.subscriber) {
-      const subscriber = this.redis.duplicate({ keyPrefix: undefined, enableAutoPipelining: false });
-      subscriber.on('error', () => { /* reconnects by itself */ });
-      subscriber.on('message', (ch: string, message: string) => this.handlers.get(ch)?.(message));
-      // messages published while we were disconnected are lost: drop caches on reconnect
-      let connectedOnce = false;
-      subscriber.on('ready', () => {
-        if (connectedOnce) this.resyncs.forEach((resync) => resync());
-        connectedOnce = true;
-      });
-      this.subscriber = subscriber;
-    }
+    // messages published while we were disconnected are lost: drop caches on reconnect
+    this.subscriber ??= connectSubscriber(
+      this.topology, this.redis,
+      (ch, message) => this.handlers.get(ch)?.(message),
+      () => this.resyncs.forEach((resync) => resync()),
+    );
     this.handlers.set(this.options.keyPrefix + channel, onMessage);
     this.resyncs.push(onResync);
     await this.subscriber.subscribe(this.options.keyPrefix + channel);
@@ -223,13 +203,14 @@ export class RedisStore implements Store {
     return adapter;
   }
 
+  /** A read of a key, not PING: on Cluster it must reach the node that holds the store's slot. */
   async ping(): Promise<void> {
-    await this.redis.ping();
+    await this.redis.exists('readyz');
   }
 
   async close(): Promise<void> {
-    this.subscriber?.disconnect();
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    this.subscriber?.close();
+    await closeRedis(this.redis, this.topology);
   }
 }
 

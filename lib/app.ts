@@ -97,7 +97,7 @@ function htmlErrors(logger: Logger): Koa.Middleware {
 /** Wires the store, the services, oidc-provider and our routes into one Koa app. */
 export async function createIdp(config: Config, options: { store?: Store; logger?: Logger } = {}): Promise<Idp> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  const store = options.store ?? createStore(config.redisUrl, config.redisKeyPrefix);
+  const store = options.store ?? createStore(config.redis, config.redisKeyPrefix);
   const hasher = new SecretHasher(config.clientSecretHashKey ?? DEVELOPMENT_SECRET_HASH_KEY);
   const users = new UserService(store);
   const clients = new ClientService(store, hasher, config.scopes, config.ttl);

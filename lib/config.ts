@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import * as yup from 'yup';
 import type { DeliveryConfig } from './delivery/delivery.js';
+import { type HostPort, type RedisAuth, type RedisTopology, hashTagOf } from '../adapters/redis-connection.js';
 
 /**
  * Every setting of the IdP, validated once at start. Environment variables carry the
@@ -60,7 +61,8 @@ const fileSchema = yup.object({
   cookieKeys: yup.array(yup.string().min(32).required()).optional(),
   // HMAC key for client secrets at rest; required in production
   clientSecretHashKey: yup.string().min(32).optional(),
-  redisKeyPrefix: yup.string().matches(/^[A-Za-z0-9:_-]{1,32}$/).default('idp:'),
+  // braces make a Redis Cluster hash tag: "{idp}:" (required with REDIS_CLUSTER_NODES)
+  redisKeyPrefix: yup.string().matches(/^[A-Za-z0-9:_{}-]{1,32}$/).default('idp:'),
   scopes: yup.array(yup.string().matches(/^[\x21\x23-\x5B\x5D-\x7E]+$/).required())
     .default(['openid', 'profile', 'email', 'phone', 'address', 'offline_access']),
   acrValues: yup.array(yup.string().required()).default(['sfa', 'mfa']),
@@ -71,10 +73,20 @@ const fileSchema = yup.object({
   silentAuthLimit: silentAuthLimitSchema.default(() => silentAuthLimitSchema.cast({})),
 }).noUnknown();
 
+/** host:port[,host:port...]; an IPv6 host in brackets */
+const HOST_PORT = String.raw`(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}`;
+const HOST_PORT_LIST = new RegExp(`^${HOST_PORT}(?:\\s*,\\s*${HOST_PORT})*$`);
+const HOST_PORT_LIST_MESSAGE = '${path} must be a comma-separated list of host:port';
+
 const envSchema = yup.object({
   PORT: yup.number().integer().min(0).max(65535).default(3000),
   PUBLIC_URL: yup.string().url().matches(/^https?:\/\/[^?#]*[^/?#]$/, '${path} must be an http(s) URL without a trailing slash').optional(),
   REDIS_URL: yup.string().matches(/^rediss?:\/\//, '${path} must start with redis:// or rediss://').optional(),
+  // Redis behind Sentinel (the primary's group name with it) or a Redis Cluster: host:port lists
+  REDIS_SENTINELS: yup.string().matches(HOST_PORT_LIST, HOST_PORT_LIST_MESSAGE).optional(),
+  REDIS_SENTINEL_NAME: yup.string().matches(/^[A-Za-z0-9._-]{1,64}$/).optional(),
+  REDIS_SENTINEL_PASSWORD: yup.string().optional(),
+  REDIS_CLUSTER_NODES: yup.string().matches(HOST_PORT_LIST, HOST_PORT_LIST_MESSAGE).optional(),
   IDP_ADMIN_CLIENT_ID: yup.string().matches(/^[A-Za-z0-9._-]{8,128}$/).optional(),
   IDP_ADMIN_CLIENT_SECRET: yup.string().min(32).optional(),
   IDP_CONFIG: yup.string().optional(),
@@ -102,7 +114,8 @@ export interface Config extends FileConfig {
   port: number;
   publicUrl: string;
   issuer: string;
-  redisUrl?: string;
+  /** where Redis is (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES); none: the embedded store */
+  redis?: RedisTopology;
   production: boolean;
   adminClient?: { clientId: string; clientSecret: string };
   /** files of the IdP's own TLS listener (PEM) */
@@ -124,6 +137,71 @@ function validate<T>(schema: yup.Schema<T>, value: unknown, label: string): T {
     }
     throw err;
   }
+}
+
+/** A list HOST_PORT_LIST matched: [fd00::1]:26379 is host fd00::1. */
+function parseHostPorts(list: string, name: string): HostPort[] {
+  return list.split(',').map((entry) => entry.trim()).map((entry) => {
+    const at = entry.lastIndexOf(':');
+    const port = Number(entry.slice(at + 1));
+    if (port < 1 || port > 65535) throw new ConfigError(`invalid configuration: ${name}: ${entry} has no valid port`);
+    return { host: entry.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port };
+  });
+}
+
+/**
+ * REDIS_URL beside REDIS_SENTINELS or REDIS_CLUSTER_NODES: those name the servers, so the URL
+ * names none and carries only credentials, database and TLS: rediss://user:password@/0
+ */
+function parseRedisAuth(url: string | undefined, beside: string): RedisAuth {
+  if (!url) return {};
+  const parts = /^(rediss?):\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#]*)(?:\/(\d*))?$/.exec(url);
+  if (!parts) throw new ConfigError(`invalid configuration: REDIS_URL: with ${beside} write it as rediss://user:password@/db`);
+  const [, scheme, username, password, host, db] = parts;
+  if (host) {
+    throw new ConfigError(`invalid configuration: REDIS_URL names a server (${host}) but ${beside} names the servers: `
+      + 'leave the host out (rediss://user:password@/db) or unset one of them');
+  }
+  return {
+    username: username ? decodeURIComponent(username) : undefined,
+    password: password ? decodeURIComponent(password) : undefined,
+    db: db ? Number(db) : undefined,
+    tls: scheme === 'rediss',
+  };
+}
+
+type Env = yup.InferType<typeof envSchema>;
+
+/** One Redis server, Sentinel or Cluster: at most one of them, each complete. */
+function redisTopology(e: Env, keyPrefix: string): RedisTopology | undefined {
+  if (e.REDIS_SENTINELS && e.REDIS_CLUSTER_NODES) {
+    throw new ConfigError('invalid configuration: REDIS_SENTINELS and REDIS_CLUSTER_NODES cannot be used together');
+  }
+  if (!e.REDIS_SENTINELS && (e.REDIS_SENTINEL_NAME || e.REDIS_SENTINEL_PASSWORD)) {
+    throw new ConfigError(`invalid configuration: ${e.REDIS_SENTINEL_NAME ? 'REDIS_SENTINEL_NAME' : 'REDIS_SENTINEL_PASSWORD'} needs REDIS_SENTINELS`);
+  }
+  if (e.REDIS_SENTINELS) {
+    if (!e.REDIS_SENTINEL_NAME) {
+      throw new ConfigError('invalid configuration: REDIS_SENTINEL_NAME (the name Sentinel monitors the primary under) is required with REDIS_SENTINELS');
+    }
+    return {
+      kind: 'sentinel',
+      sentinels: parseHostPorts(e.REDIS_SENTINELS, 'REDIS_SENTINELS'),
+      name: e.REDIS_SENTINEL_NAME,
+      sentinelPassword: e.REDIS_SENTINEL_PASSWORD || undefined,
+      auth: parseRedisAuth(e.REDIS_URL, 'REDIS_SENTINELS'),
+    };
+  }
+  if (e.REDIS_CLUSTER_NODES) {
+    const { db, ...auth } = parseRedisAuth(e.REDIS_URL, 'REDIS_CLUSTER_NODES');
+    if (db) throw new ConfigError('invalid configuration: REDIS_URL: Redis Cluster has database 0 only');
+    if (!hashTagOf(keyPrefix)) {
+      throw new ConfigError(`invalid configuration: IDP_CONFIG.redisKeyPrefix must contain a hash tag such as "{idp}:" with REDIS_CLUSTER_NODES (now "${keyPrefix}"): `
+        + 'every key of the IdP has to live in one Cluster slot');
+    }
+    return { kind: 'cluster', nodes: parseHostPorts(e.REDIS_CLUSTER_NODES, 'REDIS_CLUSTER_NODES'), auth };
+  }
+  return e.REDIS_URL ? { kind: 'single', url: e.REDIS_URL } : undefined;
 }
 
 function readConfigFile(path: string): unknown {
@@ -166,6 +244,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (!file.scopes.includes('openid')) {
     throw new ConfigError('invalid configuration: IDP_CONFIG.scopes must include openid');
   }
+  const redis = redisTopology(e, file.redisKeyPrefix);
 
   const publicUrl = e.PUBLIC_URL ?? `http://localhost:${e.PORT}`;
   return {
@@ -174,7 +253,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     port: e.PORT,
     publicUrl,
     issuer: `${publicUrl}/oidc`,
-    redisUrl: e.REDIS_URL,
+    redis,
     production,
     tls: e.TLS_CERT ? { certFile: e.TLS_CERT, keyFile: e.TLS_KEY!, caFile: e.TLS_CA } : undefined,
     mtlsCertificateHeader: e.MTLS_CERT_HEADER?.toLowerCase(),

@@ -18,7 +18,7 @@ export const conflict = (message: string) => new ApiError(409, message);
  */
 export function isStoreUnavailable(err: unknown): boolean {
   const e = err as { name?: string; code?: string; message?: string; previousErrors?: unknown[] };
-  return e?.name === 'MaxRetriesPerRequestError'
+  return e?.name === 'MaxRetriesPerRequestError' || e?.name === 'ClusterAllFailedError'
     || e?.code === 'ECONNREFUSED'
     || /Connection is closed|Stream isn't writeable|enableOfflineQueue|Command timed out/.test(e?.message ?? '')
     || /^(?:OOM|READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN) /.test(e?.message ?? '')

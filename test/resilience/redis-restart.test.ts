@@ -7,7 +7,7 @@ import {
 } from '../support/consent.js';
 import { api, clientCredentialsToken, createFixture, uniquePrefix, type Fixture } from '../support/idp.js';
 import { startIdpProcess, type IdpProcess } from '../support/idp-process.js';
-import { startOwnRedis, type OwnRedis } from '../support/redis-server.js';
+import { startOwnRedis, until, type OwnRedis } from '../support/redis-server.js';
 
 /** Not a timing measurement: a ceiling that tells "answers" from "hangs until the client gives up" (ioredis would queue for ~15 s). */
 const NO_HANG_MS = 10_000;
@@ -16,15 +16,6 @@ async function timed<T>(call: () => Promise<T>): Promise<{ value: T; ms: number 
   const started = performance.now();
   const value = await call();
   return { value, ms: performance.now() - started };
-}
-
-async function until(what: string, check: () => Promise<boolean>, withinMs = 10_000): Promise<number> {
-  const started = performance.now();
-  while (!(await check().catch(() => false))) {
-    if (performance.now() - started > withinMs) throw new Error(`${what} did not happen within ${withinMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return performance.now() - started;
 }
 
 /**

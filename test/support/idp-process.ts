@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,10 @@ const PINO_ERROR = 50;
 const KEPT_OUTPUT = 64 * 1024;
 
 export interface IdpProcessOptions {
-  redisUrl: string;
+  /** Redis: one server's URL (REDIS_URL) ... */
+  redisUrl?: string;
+  /** ... or the variables of a Sentinel or Cluster setup (REDIS_SENTINELS, REDIS_CLUSTER_NODES, ...) */
+  redisEnv?: Record<string, string>;
   /** Redis key prefix (IDP_CONFIG.redisKeyPrefix); instances of one deployment share it */
   prefix: string;
   /** the public URL (a forwarder in front of several instances); default: the process's own */
@@ -42,14 +45,18 @@ export async function startIdpProcess(options: IdpProcessOptions): Promise<IdpPr
   const port = await freePort();
   const direct = `http://127.0.0.1:${port}`;
   const publicUrl = options.publicUrl ?? direct;
-  const configFile = join(mkdtempSync(join(tmpdir(), 'idp-process-')), 'idp.json');
+  const configDir = mkdtempSync(join(tmpdir(), 'idp-process-'));
+  const configFile = join(configDir, 'idp.json');
   writeFileSync(configFile, JSON.stringify({ redisKeyPrefix: options.prefix, ...options.config }));
+  if (!options.redisUrl && !options.redisEnv) throw new Error('startIdpProcess needs redisUrl or redisEnv');
+  // the suite's own REDIS_URL is not inherited: the process gets exactly one Redis setting
+  const { REDIS_URL: _suiteRedis, ...inherited } = process.env;
   const child = spawn(process.execPath, [SERVER], {
     env: {
-      ...process.env,
+      ...inherited,
       PORT: String(port),
       PUBLIC_URL: publicUrl,
-      REDIS_URL: options.redisUrl,
+      ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : options.redisEnv),
       IDP_ADMIN_CLIENT_ID: ADMIN.clientId,
       IDP_ADMIN_CLIENT_SECRET: ADMIN.clientSecret,
       IDP_CONFIG: configFile,
@@ -74,7 +81,10 @@ export async function startIdpProcess(options: IdpProcessOptions): Promise<IdpPr
   };
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => {
+    rmSync(configDir, { recursive: true, force: true });
+    resolve();
+  }));
 
   for (let attempt = 0; ; attempt += 1) {
     if (child.exitCode !== null) throw new Error(`the IdP process exited (${child.exitCode}): ${output}`);

@@ -1,7 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import type { HostPort, RedisTopology } from '../../adapters/redis-connection.js';
 import { freePort, waitForRedis } from './global-setup.js';
 
 export interface OwnRedis {
@@ -11,7 +14,7 @@ export interface OwnRedis {
   dir: string;
   /** stops the server (SIGTERM: Redis flushes and exits) and waits for the exit */
   stop(): Promise<void>;
-  /** starts it again on the same port and directory */
+  /** starts it again on the same port and directory (if it is not running) */
   start(): Promise<void>;
   /** stops it and removes its directory */
   destroy(): Promise<void>;
@@ -20,17 +23,21 @@ export interface OwnRedis {
 /**
  * A redis-server of a test's own, never the suite's shared one: tests that stop Redis, or
  * need settings such as AOF persistence or keyspace notifications, start this one.
+ * `configFile`: the text of a config file to start from (Sentinel needs one it can rewrite).
  */
-export async function startOwnRedis(settings: string[] = []): Promise<OwnRedis> {
+export async function startOwnRedis(settings: string[] = [], configFile?: string): Promise<OwnRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'idp-own-redis-'));
+  const config = configFile === undefined ? [] : [join(dir, 'redis.conf')];
+  if (configFile !== undefined) writeFileSync(config[0]!, configFile);
   let child: ChildProcess | undefined;
   const own: OwnRedis = {
     url: `redis://127.0.0.1:${port}`,
     port,
     dir,
     async start() {
-      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', ...settings], { stdio: 'ignore' });
+      if (child && child.exitCode === null && child.signalCode === null) return;
+      child = spawn('redis-server', [...config, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', ...settings], { stdio: 'ignore' });
       await waitForRedis(port);
     },
     async stop() {
@@ -49,4 +56,128 @@ export async function startOwnRedis(settings: string[] = []): Promise<OwnRedis> 
   };
   await own.start();
   return own;
+}
+
+/** Polls `check` until it holds (a rejection counts as not yet); the milliseconds it took. */
+export async function until(what: string, check: () => Promise<boolean>, withinMs = 10_000): Promise<number> {
+  const started = performance.now();
+  while (!(await check().catch(() => false))) {
+    if (performance.now() - started > withinMs) throw new Error(`${what} did not happen within ${withinMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return performance.now() - started;
+}
+
+/** One admin command to one server (a connection of its own, closed afterwards). */
+export async function redisCommand(port: number, command: string, ...args: Array<string | number>): Promise<unknown> {
+  const redis = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => {});
+  try {
+    return await redis.call(command, ...args);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Starts servers side by side; if one fails to start, stops those that did. */
+async function startAll(count: number, start: () => Promise<OwnRedis>): Promise<OwnRedis[]> {
+  const started = await Promise.allSettled(Array.from({ length: count }, start));
+  const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  if (servers.length < count) {
+    await Promise.all(servers.map((server) => server.destroy()));
+    throw (started.find((s) => s.status === 'rejected') as PromiseRejectedResult).reason;
+  }
+  return servers;
+}
+
+export interface OwnCluster {
+  /** the seed nodes (REDIS_CLUSTER_NODES) */
+  nodes: HostPort[];
+  topology: RedisTopology;
+  servers: OwnRedis[];
+  /** waits until every node reports cluster_state:ok (after restarts) */
+  ok(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+/**
+ * A Redis Cluster of `masters` primaries without replicas or persistence, created with
+ * `redis-cli --cluster create`, returned once every node reports cluster_state:ok.
+ */
+export async function startOwnCluster(masters = 3): Promise<OwnCluster> {
+  // the cluster bus gets a free port of its own (the default, port + 10000, may be taken or invalid)
+  const servers = await startAll(masters, async () => startOwnRedis([
+    '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(await freePort()),
+    '--cluster-node-timeout', '2000', '--appendonly', 'no',
+  ]));
+  const destroy = () => Promise.all(servers.map((server) => server.destroy())).then(() => {});
+  try {
+    const nodes = servers.map((server) => ({ host: '127.0.0.1', port: server.port }));
+    await promisify(execFile)('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `${n.host}:${n.port}`), '--cluster-yes']);
+    const ok = async () => {
+      await until('cluster_state:ok on every node', async () => {
+        const states = await Promise.all(servers.map((server) => redisCommand(server.port, 'CLUSTER', 'INFO')));
+        return states.every((info) => /cluster_state:ok/.test(String(info)));
+      });
+    };
+    await ok();
+    return { nodes, topology: { kind: 'cluster', nodes, auth: {} }, servers, ok, destroy };
+  } catch (err) {
+    await destroy();
+    throw err;
+  }
+}
+
+export interface OwnSentinel {
+  /** the group name Sentinel monitors the primary under (REDIS_SENTINEL_NAME) */
+  name: string;
+  topology: RedisTopology;
+  /** the first primary and its replica: after a failover, the other way round */
+  servers: OwnRedis[];
+  sentinel: OwnRedis;
+  /** the port of the server Sentinel names as primary now */
+  primaryPort(): Promise<number>;
+  destroy(): Promise<void>;
+}
+
+/** A primary, `replicas` replicas of it, and one Sentinel monitoring them (quorum 1). */
+export async function startOwnSentinel(replicas = 0, name = 'idp-test'): Promise<OwnSentinel> {
+  // the primary sends its replicas their first copy at once (by default it waits 5 s for more of them)
+  const servers = await startAll(1, () => startOwnRedis(['--appendonly', 'no', '--repl-diskless-sync-delay', '0']));
+  let sentinel: OwnRedis | undefined;
+  const destroy = () => Promise.all([...servers, sentinel].map((server) => server?.destroy())).then(() => {});
+  try {
+    const primary = servers[0]!.port;
+    servers.push(...await startAll(replicas, () => startOwnRedis(['--appendonly', 'no', '--replicaof', '127.0.0.1', String(primary)])));
+    // Sentinel learns the replicas from the primary's INFO (then every 10 s): they are connected first
+    await until('the replicas in sync', async () => (await Promise.all(
+      servers.slice(1).map((replica) => redisCommand(replica.port, 'INFO', 'replication')),
+    )).every((info) => /master_link_status:up/.test(String(info))));
+    sentinel = await startOwnRedis(['--sentinel'], [
+      `sentinel monitor ${name} 127.0.0.1 ${primary} 1`,
+      `sentinel down-after-milliseconds ${name} 1000`,
+      `sentinel failover-timeout ${name} 5000`,
+      '',
+    ].join('\n'));
+    const { port } = sentinel;
+    // a failover needs a replica Sentinel knows
+    await until('Sentinel knowing the replicas', async () => {
+      const known = await redisCommand(port, 'SENTINEL', 'REPLICAS', name) as string[][];
+      return known.filter((fields) => /slave/.test(fields[fields.indexOf('flags') + 1]!)).length === replicas
+        && known.every((fields) => fields[fields.indexOf('master-link-status') + 1] === 'ok');
+    });
+    return {
+      name,
+      topology: { kind: 'sentinel', sentinels: [{ host: '127.0.0.1', port }], name, auth: {} },
+      servers,
+      sentinel,
+      async primaryPort() {
+        return Number((await redisCommand(port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name) as string[])[1]);
+      },
+      destroy,
+    };
+  } catch (err) {
+    await destroy();
+    throw err;
+  }
 }

@@ -1,0 +1,167 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Store } from '../../adapters/index.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The store contract: what every store (embedded, Redis on one server, Sentinel or Cluster)
+ * must do alike. Call inside a describe; `newStore` runs once, before the tests.
+ */
+export function storeContract(newStore: () => Store | Promise<Store>): void {
+  let store: Store;
+  beforeAll(async () => { store = await newStore(); });
+  afterAll(() => store.close());
+
+  describe('oidc-provider adapter', () => {
+    it('upserts, finds and destroys a record', async () => {
+      const adapter = store.oidcAdapter('Session');
+      await adapter.upsert('s1', { uid: 'u1', accountId: 'a1' }, 60);
+      expect(await adapter.find('s1')).toEqual({ uid: 'u1', accountId: 'a1' });
+      expect(await adapter.findByUid('u1')).toEqual({ uid: 'u1', accountId: 'a1' });
+      await adapter.destroy('s1');
+      expect(await adapter.find('s1')).toBeUndefined();
+      expect(await store.oidcAdapter('Grant').find('s1')).toBeUndefined();
+    });
+
+    it('keeps models apart', async () => {
+      await store.oidcAdapter('AccessToken').upsert('same-id', { accountId: 'x' }, 60);
+      expect(await store.oidcAdapter('RefreshToken').find('same-id')).toBeUndefined();
+    });
+
+    it('expires records after expiresIn seconds', async () => {
+      const adapter = store.oidcAdapter('AccessToken');
+      await adapter.upsert('short', { accountId: 'a' }, 1);
+      expect(await adapter.find('short')).toBeDefined();
+      await sleep(1100);
+      expect(await adapter.find('short')).toBeUndefined();
+    });
+
+    it('finds device codes by user code', async () => {
+      const adapter = store.oidcAdapter('DeviceCode');
+      await adapter.upsert('dc1', { userCode: 'ABCD-EFGH', grantId: 'g0' }, 60);
+      expect((await adapter.findByUserCode('ABCD-EFGH'))?.grantId).toBe('g0');
+      expect(await adapter.findByUserCode('ZZZZ-ZZZZ')).toBeUndefined();
+    });
+
+    it('consumes once, and records when', async () => {
+      const adapter = store.oidcAdapter('AuthorizationCode');
+      await adapter.upsert('code1', { grantId: 'g1' }, 60);
+      await adapter.consume('code1');
+      expect(typeof (await adapter.find('code1'))?.consumed).toBe('number');
+      await expect(adapter.consume('code1')).rejects.toMatchObject({ error: 'invalid_grant' });
+    });
+
+    it('lets exactly one of 50 concurrent consumers win', async () => {
+      const adapter = store.oidcAdapter('RefreshToken');
+      await adapter.upsert('rt-race', { grantId: 'g2' }, 60);
+      const results = await Promise.allSettled(Array.from({ length: 50 }, () => adapter.consume('rt-race')));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      expect(results.filter((r) => r.status === 'rejected')).toHaveLength(49);
+    });
+
+    it('refuses to consume a used request_uri with invalid_request_uri', async () => {
+      const adapter = store.oidcAdapter('PushedAuthorizationRequest');
+      await adapter.upsert('par1', { request: 'x' }, 60);
+      await adapter.consume('par1');
+      await expect(adapter.consume('par1')).rejects.toMatchObject({ error: 'invalid_request_uri' });
+    });
+
+    it('keeps the consumed mark when a record is saved again', async () => {
+      const adapter = store.oidcAdapter('DeviceCode');
+      await adapter.upsert('dc2', { userCode: 'QQQQ-QQQQ' }, 60);
+      await adapter.consume('dc2');
+      await adapter.upsert('dc2', { userCode: 'QQQQ-QQQQ', accountId: 'a' }, 60);
+      expect((await adapter.find('dc2'))?.consumed).toBeDefined();
+    });
+
+    it('revokes everything of a grant and nothing else', async () => {
+      const at = store.oidcAdapter('AccessToken');
+      const rt = store.oidcAdapter('RefreshToken');
+      const code = store.oidcAdapter('AuthorizationCode');
+      await at.upsert('at-g3', { grantId: 'g3' }, 60);
+      await rt.upsert('rt-g3', { grantId: 'g3' }, 600);
+      await code.upsert('code-g3', { grantId: 'g3' }, 60);
+      await at.upsert('at-g4', { grantId: 'g4' }, 60);
+      await at.revokeByGrantId('g3');
+      expect(await at.find('at-g3')).toBeUndefined();
+      expect(await rt.find('rt-g3')).toBeUndefined();
+      expect(await code.find('code-g3')).toBeUndefined();
+      expect(await at.find('at-g4')).toEqual({ grantId: 'g4' });
+    });
+  });
+
+  describe('domain store', () => {
+    it('creates a document only once', async () => {
+      expect(await store.createJSON('once', { n: 1 })).toBe(true);
+      expect(await store.createJSON('once', { n: 2 })).toBe(false);
+      expect(await store.getJSON('once')).toEqual({ n: 1 });
+    });
+
+    it('claims unique keys for one owner at a time', async () => {
+      expect(await store.claim('idx:a', 'owner1')).toBe(true);
+      expect(await store.claim('idx:a', 'owner1')).toBe(true);
+      expect(await store.claim('idx:a', 'owner2')).toBe(false);
+      await store.release('idx:a', 'owner2');
+      expect(await store.lookup('idx:a')).toBe('owner1');
+      await store.release('idx:a', 'owner1');
+      expect(await store.claim('idx:a', 'owner2')).toBe(true);
+    });
+
+    it('keeps sets and reads many documents at once', async () => {
+      await store.setAdd('set1', 'a');
+      await store.setAdd('set1', 'b');
+      await store.setRemove('set1', 'a');
+      expect(await store.setMembers('set1')).toEqual(['b']);
+      await store.putJSON('doc:1', { v: 1 });
+      expect(await store.getManyJSON(['doc:1', 'doc:missing'])).toEqual([{ v: 1 }, undefined]);
+    });
+
+    it('hands a taken document to exactly one of many concurrent takers', async () => {
+      await store.putJSON('take:1', { v: 1 });
+      const taken = await Promise.all(Array.from({ length: 20 }, () => store.takeJSON('take:1')));
+      expect(taken.filter(Boolean)).toEqual([{ v: 1 }]);
+      expect(await store.getJSON('take:1')).toBeUndefined();
+    });
+
+    it('leases due members to one taker at a time until they are unscheduled', async () => {
+      await store.schedule('sched', 'late', 300);
+      await store.schedule('sched', 'early', 100);
+      await store.schedule('sched', 'moved', 50);
+      await store.schedule('sched', 'moved', 250);
+      await store.schedule('sched', 'dropped', 10);
+      await store.unschedule('sched', 'dropped');
+      const takers = await Promise.all([store.takeDue('sched', 260, 10, 100), store.takeDue('sched', 260, 10, 100)]);
+      expect(takers.flat().sort()).toEqual(['early', 'moved']);
+      // 'early' is finished; 'moved' is not, so its lease runs out and it is due again
+      await store.unschedule('sched', 'early');
+      expect(await store.takeDue('sched', 359, 10, 100)).toEqual(['late']);
+      expect(await store.takeDue('sched', 360, 10, 100)).toEqual(['moved']);
+    });
+
+    it('keeps id sets through the housekeeping sweep', async () => {
+      await store.setAdd('ids', 'not-a-key');
+      (store as { sweep?: () => void }).sweep?.();
+      expect(await store.setMembers('ids')).toEqual(['not-a-key']);
+    });
+
+    it('rate-limits per key, tells when to retry, and forgets on reset', async () => {
+      const limiter = store.rateLimiter({ name: 'contract', points: 2, duration: 60 });
+      expect((await limiter.consume('k1')).allowed).toBe(true);
+      expect(await limiter.consume('k1')).toMatchObject({ allowed: true, remaining: 0 });
+      const over = await limiter.consume('k1');
+      expect(over.allowed).toBe(false);
+      expect(over.retryAfterMs).toBeGreaterThan(50_000);
+      expect((await limiter.consume('k2')).allowed).toBe(true);
+      await limiter.reset('k1');
+      expect((await limiter.consume('k1')).allowed).toBe(true);
+    });
+
+    it('delivers published messages to subscribers', async () => {
+      const received: string[] = [];
+      await store.subscribe('chan', (m) => received.push(m), () => {});
+      await store.publish('chan', 'hello');
+      for (let i = 0; i < 50 && received.length === 0; i += 1) await sleep(10);
+      expect(received).toEqual(['hello']);
+    });
+  });
+}

@@ -7,6 +7,7 @@ import { clientSettingsSchema, defaultClientSettings, type ClientSettings } from
 import { SecretHasher } from './secrets.js';
 import { epochSeconds } from '../time.js';
 import { caChainId } from './key-material.js';
+import { NotifiedCache } from '../notified-cache.js';
 
 export interface StoredSecret {
   secret_id: string;
@@ -33,8 +34,6 @@ export interface IssuedSecret {
 export type ClientView = Omit<ClientRecord, 'secrets'> & { secrets: Array<Omit<StoredSecret, 'digest'>> };
 
 const CHANGES_CHANNEL = 'clients:changed';
-const CACHE_TTL_MS = 30_000;
-const CACHE_MAX = 10_000;
 /** Rotation keeps the old secret working until it is retired: two at most (seed 001). */
 const MAX_ACTIVE_SECRETS = 2;
 /**
@@ -70,7 +69,7 @@ export function clientView({ secrets, ...record }: ClientRecord): ClientView {
  * (and the whole cache after a lost subscription), so changes apply everywhere at once.
  */
 export class ClientService {
-  private readonly cache = new Map<string, { record: ClientRecord | undefined; until: number }>();
+  private readonly cache: NotifiedCache<ClientRecord>;
   private readonly schema: ReturnType<typeof clientSettingsSchema>;
   private readonly defaults: Omit<ClientSettings, 'name'>;
 
@@ -80,6 +79,7 @@ export class ClientService {
     scopes: readonly string[],
     ttl: TtlConfig,
   ) {
+    this.cache = new NotifiedCache(store, CHANGES_CHANNEL);
     this.schema = clientSettingsSchema(scopes);
     this.defaults = {
       ...defaultClientSettings(scopes),
@@ -98,17 +98,12 @@ export class ClientService {
   }
 
   async start(): Promise<void> {
-    await this.store.subscribe(CHANGES_CHANNEL, (clientId) => this.cache.delete(clientId), () => this.cache.clear());
+    await this.cache.start();
   }
 
   /** Cached read used by the protocol layer. */
   async find(clientId: string): Promise<ClientRecord | undefined> {
-    const cached = this.cache.get(clientId);
-    if (cached && cached.until > Date.now()) return cached.record;
-    const record = await this.store.getJSON<ClientRecord>(clientKey(clientId));
-    if (this.cache.size >= CACHE_MAX) this.cache.clear();
-    this.cache.set(clientId, { record, until: Date.now() + CACHE_TTL_MS });
-    return record;
+    return this.cache.get(clientId, () => this.store.getJSON<ClientRecord>(clientKey(clientId)));
   }
 
   async get(appId: string, clientId: string): Promise<ClientRecord> {
@@ -214,7 +209,7 @@ export class ClientService {
       await this.indexCaUse(current, undefined);
       await this.store.delete([clientKey(clientId)]);
       await this.store.setRemove(appClientsKey(appId), clientId);
-      await this.store.publish(CHANGES_CHANNEL, clientId);
+      await this.cache.invalidate(clientId);
     });
   }
 
@@ -278,7 +273,6 @@ export class ClientService {
   private async save(record: ClientRecord): Promise<void> {
     await this.metadataCheck(record);
     await this.store.putJSON(clientKey(record.client_id), record);
-    this.cache.delete(record.client_id);
-    await this.store.publish(CHANGES_CHANNEL, record.client_id);
+    await this.cache.invalidate(record.client_id);
   }
 }

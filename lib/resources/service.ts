@@ -5,7 +5,7 @@ import { requireObject, validateBody } from '../http/validate.js';
 import type { ClientService } from '../clients/service.js';
 import { epochSeconds } from '../time.js';
 import { uuidv7 } from '../ids.js';
-import { NotifiedCache } from './cache.js';
+import { NotifiedCache } from '../notified-cache.js';
 import { resourceSchema, type ResourceSettings } from './schema.js';
 
 export interface Resource extends ResourceSettings {

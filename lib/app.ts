@@ -106,6 +106,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   const consents = new ConsentService(store, config.ttl.consentReceipt);
   const delivery = createDelivery(config.delivery, logger);
   const consentRequests = new ConsentRequests(store);
+  await users.start();
   await clients.start();
   await resources.start();
 

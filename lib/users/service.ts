@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Store } from '../../adapters/index.js';
 import { conflict, notFound } from '../http/errors.js';
+import { NotifiedCache } from '../notified-cache.js';
 import { DECOY_HASH, hashPassword, verifyPassword } from './passwords.js';
 import type { UserInput } from './schema.js';
 
@@ -28,8 +29,26 @@ function publicView({ password_hash: _omit, ...user }: StoredUser): User {
   return user;
 }
 
+/**
+ * Users. oidc-provider loads the account on every code, refresh and SSO request (claims), so
+ * `find` is cached per process like clients are; every write drops the copies of all instances.
+ */
 export class UserService {
-  constructor(private readonly store: Store) {}
+  private readonly cache: NotifiedCache<StoredUser>;
+
+  constructor(private readonly store: Store) {
+    this.cache = new NotifiedCache(store, 'users:changed');
+  }
+
+  async start(): Promise<void> {
+    await this.cache.start();
+  }
+
+  /** Writes a user and drops every instance's cached copy. */
+  private async write(user: StoredUser): Promise<void> {
+    await this.store.putJSON(userKey(user.user_id), user);
+    await this.cache.invalidate(user.user_id);
+  }
 
   async create(input: UserInput): Promise<User> {
     const now = Math.floor(Date.now() / 1000);
@@ -44,7 +63,7 @@ export class UserService {
       password_hash: password ? await hashPassword(password) : undefined,
     };
     await this.claimIdentifiers(user, undefined);
-    await this.store.putJSON(userKey(user.user_id), user);
+    await this.write(user);
     return publicView(user);
   }
 
@@ -52,8 +71,9 @@ export class UserService {
     return publicView(await this.load(userId));
   }
 
+  /** Cached read used by the protocol layer. */
   async find(userId: string): Promise<User | undefined> {
-    const user = await this.store.getJSON<StoredUser>(userKey(userId));
+    const user = await this.cache.get(userId, () => this.store.getJSON<StoredUser>(userKey(userId)));
     return user && publicView(user);
   }
 
@@ -73,7 +93,7 @@ export class UserService {
       password_hash: password ? await hashPassword(password) : current.password_hash,
     };
     await this.claimIdentifiers(next, current);
-    await this.store.putJSON(userKey(userId), next);
+    await this.write(next);
     await this.releaseIdentifiers(current, next);
     return publicView(next);
   }
@@ -81,6 +101,7 @@ export class UserService {
   async delete(userId: string): Promise<void> {
     const current = await this.load(userId);
     await this.store.delete([userKey(userId)]);
+    await this.cache.invalidate(userId);
     await this.releaseIdentifiers(current, undefined);
   }
 
@@ -93,7 +114,7 @@ export class UserService {
     const ok = await verifyPassword(password, user?.password_hash ?? DECOY_HASH);
     if (!user || !ok || !user.password_hash) return undefined;
     const now = Math.floor(Date.now() / 1000);
-    await this.store.putJSON(userKey(user.user_id), { ...user, last_auth: now });
+    await this.write({ ...user, last_auth: now });
     return publicView({ ...user, last_auth: now });
   }
 
@@ -106,7 +127,7 @@ export class UserService {
   /** Records a successful sign-in by a method other than the password (the last_auth claim). */
   async recordAuthentication(userId: string): Promise<void> {
     const user = await this.store.getJSON<StoredUser>(userKey(userId));
-    if (user) await this.store.putJSON(userKey(userId), { ...user, last_auth: Math.floor(Date.now() / 1000) });
+    if (user) await this.write({ ...user, last_auth: Math.floor(Date.now() / 1000) });
   }
 
   private async findStoredByIdentifier(identifier: string): Promise<StoredUser | undefined> {

@@ -115,6 +115,35 @@ describe('two instances on one Redis', () => {
     expect(error).toBe('invalid_client');
   });
 
+  it('apply a user change made on one instance on the other at once (claims, deletion)', async () => {
+    const user = await api(a, 'POST', '/v1/users', { email: `u${Date.now()}@example.com`, email_verified: true, password: 'correct horse battery', given_name: 'Before' });
+    const rp = await oidc.discovery(new URL(a.issuer), fx.client.client_id, fx.client.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
+    const verifier = oidc.randomPKCECodeVerifier();
+    const authUrl = oidc.buildAuthorizationUrl(rp, {
+      redirect_uri: fx.redirectUri, scope: 'openid profile', state: 'st',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    });
+    const callback = await new Browser().login(authUrl.href, a.url, user.body.email, 'correct horse battery');
+    const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedState: 'st' });
+    const userinfoOnB = () => fetch(`${b.issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    const eventually = async (done: (response: Response, body: Record<string, unknown>) => boolean) => {
+      for (let i = 0; i < 20; i += 1) {
+        const response = await userinfoOnB();
+        const body = await response.json() as Record<string, unknown>;
+        if (done(response, body)) return { status: response.status, body };
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error('the change never reached the other instance');
+    };
+    expect(await eventually((r) => r.status === 200)).toMatchObject({ body: { sub: user.body.user_id, given_name: 'Before' } }); // b caches the user now
+
+    expect((await api(a, 'PUT', `/v1/users/${user.body.user_id}`, { given_name: 'After' })).status).toBe(200);
+    expect(await eventually((_r, body) => body.given_name !== 'Before')).toMatchObject({ status: 200, body: { given_name: 'After' } });
+
+    expect((await api(a, 'DELETE', `/v1/users/${user.body.user_id}`)).status).toBe(204);
+    expect((await eventually((r) => r.status !== 200)).status).toBe(401);
+  });
+
   it('finish a flow started on one instance on the other', async () => {
     const browser = new Browser();
     const verifier = oidc.randomPKCECodeVerifier();

@@ -1,11 +1,11 @@
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
-import { Browser } from '../support/browserless.js';
 import { freePort } from '../support/global-setup.js';
 import { api, type Fixture, type TestIdp } from '../support/idp.js';
 
 export { startMailbox } from '../support/mailbox.js';
+export { userToken } from '../support/sign-in.js';
 
 export const insecure = { execute: [oidc.allowInsecureRequests] };
 export const CIBA_GRANT_TYPE = 'urn:openid:params:grant-type:ciba';
@@ -46,20 +46,6 @@ export async function newUser(t: TestIdp, fields: Record<string, unknown> = {}):
   });
   if (created.status !== 201) throw new Error(`user: ${JSON.stringify(created.body)}`);
   return { user_id: created.body.user_id, email, phone_number: phone, password };
-}
-
-/** The user's own access token from the fixture's first-party app, after a hosted password login. */
-export async function userToken(t: TestIdp, fx: Fixture, user: { email: string; password: string }): Promise<string> {
-  const app = await oidc.discovery(new URL(t.issuer), fx.client.client_id, fx.client.client_secret, undefined, insecure);
-  const verifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const url = oidc.buildAuthorizationUrl(app, {
-    redirect_uri: fx.redirectUri, scope: 'openid', state,
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-  });
-  const callback = await new Browser().login(url.href, t.url, user.email, user.password);
-  const tokens = await oidc.authorizationCodeGrant(app, callback, { pkceCodeVerifier: verifier, expectedState: state });
-  return tokens.access_token;
 }
 
 /** POST /auth/backchannel/complete (or under /cis) with a user's token. */

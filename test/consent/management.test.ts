@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { Browser } from '../support/browserless.js';
+import { userToken } from '../support/sign-in.js';
 import { api, clientCredentialsToken, createFixture, startIdp, type Fixture, type TestIdp } from '../support/idp.js';
 import {
   answer, authorize, BANK_SCOPES, createThirdParty, insecure, introspect, redeem, type ThirdParty,
@@ -35,19 +36,6 @@ describe.each(['redis', 'memory'] as const)('consent management (%s store)', (ki
     const tokens = await redeem(thirdParty, asked, await answer(t, browser, asked.url, true));
     const [consent] = (await api(t, 'GET', `/v1/consents?user_id=${user.user.user_id}&client_id=${thirdParty.client_id}`)).body.consents;
     return { tokens, consent, browser };
-  }
-
-  /** The user's own access token from the bank's first-party app. */
-  async function firstPartyToken(user: Fixture): Promise<string> {
-    const rp = await oidc.discovery(new URL(t.issuer), fx.client.client_id, fx.client.client_secret, undefined, insecure);
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const url = oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: fx.redirectUri, scope: 'openid', state,
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-    });
-    const back = await new Browser().login(url.href, t.url, user.user.email, user.user.password);
-    return (await oidc.authorizationCodeGrant(rp, back, { pkceCodeVerifier: verifier, expectedState: state })).access_token;
   }
 
   it('lists, filters and reads consents', async () => {
@@ -95,7 +83,7 @@ describe.each(['redis', 'memory'] as const)('consent management (%s store)', (ki
     const other = await newUser();
     const { tokens, consent } = await consented(user);
     const { consent: othersConsent } = await consented(other);
-    const mine = await firstPartyToken(user);
+    const mine = await userToken(t, fx, user.user);
 
     const listed = await api(t, 'GET', '/v1/me/consents', undefined, mine);
     expect(listed).toMatchObject({ status: 200, body: { consents: [consent] } });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { Browser } from '../support/browserless.js';
 import { api, createFixture, startIdp, uniquePrefix, type Fixture, type TestIdp } from '../support/idp.js';
+import { signInTokens } from '../support/sign-in.js';
 
 /** Two IdPs of one deployment in this process: same Redis, same prefix (each with its own issuer URL). */
 describe('two instances on one Redis', () => {
@@ -117,14 +118,7 @@ describe('two instances on one Redis', () => {
 
   it('apply a user change made on one instance on the other at once (claims, deletion)', async () => {
     const user = await api(a, 'POST', '/v1/users', { email: `u${Date.now()}@example.com`, email_verified: true, password: 'correct horse battery', given_name: 'Before' });
-    const rp = await oidc.discovery(new URL(a.issuer), fx.client.client_id, fx.client.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
-    const verifier = oidc.randomPKCECodeVerifier();
-    const authUrl = oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: fx.redirectUri, scope: 'openid profile', state: 'st',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-    });
-    const callback = await new Browser().login(authUrl.href, a.url, user.body.email, 'correct horse battery');
-    const tokens = await oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: verifier, expectedState: 'st' });
+    const tokens = await signInTokens(a, fx, { email: user.body.email, password: 'correct horse battery' }, 'openid profile');
     const userinfoOnB = () => fetch(`${b.issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
     const eventually = async (done: (response: Response, body: Record<string, unknown>) => boolean) => {
       for (let i = 0; i < 20; i += 1) {

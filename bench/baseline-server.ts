@@ -7,6 +7,8 @@ import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
 import LRU from 'oidc-provider/lib/helpers/lru.js';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { hashPassword, verifyPassword } from '../lib/users/passwords.js';
+import { claimsConfiguration } from '../lib/provider/account.js';
+import { DEFAULT_SCOPES } from '../lib/config.js';
 import { BENCH_CLIENT, BENCH_REDIRECT_URI, BENCH_SCOPES, BENCH_USER } from './fixture.js';
 
 /**
@@ -68,8 +70,9 @@ const configuration: Configuration = {
   }],
   jwks: { keys: [await signingKey('RS256'), await signingKey('ES256')] } as Configuration['jwks'],
   cookies: { keys: ['baseline-cookie-key-0123456789abcdef'], long: cookie, short: cookie },
-  scopes: BENCH_SCOPES.split(' '),
-  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['given_name', 'family_name'] },
+  // the IdP's default scopes and their claims, so discovery and claim filtering do the same work
+  scopes: [...DEFAULT_SCOPES],
+  claims: claimsConfiguration(DEFAULT_SCOPES),
   findAccount: async (_ctx, sub) => (sub === account.sub ? { accountId: sub, claims: async () => account } : undefined),
   responseTypes: ['code'],
   clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth'],
@@ -77,7 +80,9 @@ const configuration: Configuration = {
   routes: {
     authorization: '/auth', token: '/token', pushed_authorization_request: '/request', revocation: '/token/revocation',
     introspection: '/token/introspection', end_session: '/session/end', jwks: '/jwks', userinfo: '/me',
+    device_authorization: '/device/auth', code_verification: '/device', backchannel_authentication: '/backchannel',
   },
+  discovery: { ui_locales_supported: ['en'], claim_types_supported: ['normal'] },
   // the features our IdP enables, so that the ratio measures our layer rather than feature choices
   features: {
     devInteractions: { enabled: false },
@@ -98,6 +103,18 @@ const configuration: Configuration = {
       getResourceServerInfo: () => { throw new errors.InvalidTarget(); },
     },
     rpInitiatedLogout: { enabled: true },
+    deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****' },
+    // poll mode with the hooks oidc-provider requires; no backchannel request is benchmarked
+    ciba: {
+      enabled: true,
+      deliveryModes: ['poll'],
+      processLoginHint: async (_ctx, loginHint) => (loginHint === account.email ? account.sub : undefined),
+      processLoginHintToken: () => { throw new errors.InvalidRequest('login_hint_token is not supported'); },
+      verifyUserCode: () => undefined,
+      validateBindingMessage: () => undefined,
+      validateRequestContext: () => undefined,
+      triggerAuthenticationDevice: async () => undefined,
+    },
   },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   loadExistingGrant,
@@ -105,6 +122,7 @@ const configuration: Configuration = {
   ttl: {
     AccessToken: 3600, ClientCredentials: 3600, IdToken: 3600, RefreshToken: 14 * DAY,
     AuthorizationCode: 60, Interaction: 1800, Session: 14 * DAY, Grant: 14 * DAY,
+    DeviceCode: 600, BackchannelAuthenticationRequest: 600,
   },
   enabledJWA: {
     idTokenSigningAlgValues: ['RS256', 'ES256'],

@@ -55,6 +55,9 @@ const silentAuthLimitSchema = yup.object({
   perClient: rateLimitSchema(600, MINUTE).default(() => rateLimitSchema(600, MINUTE).cast({})),
 }).noUnknown();
 
+/** The tenant's scopes unless IDP_CONFIG.scopes says otherwise. */
+export const DEFAULT_SCOPES = ['openid', 'profile', 'email', 'phone', 'address', 'offline_access'] as const;
+
 const fileSchema = yup.object({
   tenantId: yup.string().matches(/^[A-Za-z0-9_-]{1,64}$/).default('default'),
   // cookie signing keys (newest first); generated once and kept in the store when absent
@@ -64,7 +67,7 @@ const fileSchema = yup.object({
   // braces make a Redis Cluster hash tag: "{idp}:" (required with REDIS_CLUSTER_NODES)
   redisKeyPrefix: yup.string().matches(/^[A-Za-z0-9:_{}-]{1,32}$/).default('idp:'),
   scopes: yup.array(yup.string().matches(/^[\x21\x23-\x5B\x5D-\x7E]+$/).required())
-    .default(['openid', 'profile', 'email', 'phone', 'address', 'offline_access']),
+    .default([...DEFAULT_SCOPES]),
   acrValues: yup.array(yup.string().required()).default(['sfa', 'mfa']),
   uiLocales: yup.array(yup.string().required()).default(['en']),
   logLevel: yup.string().oneOf(LOG_LEVELS).default('info'),

@@ -8,6 +8,7 @@ import LRU from 'oidc-provider/lib/helpers/lru.js';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { hashPassword, verifyPassword } from '../lib/users/passwords.js';
 import { claimsConfiguration } from '../lib/provider/account.js';
+import { ENABLED_JWA } from '../lib/provider/configuration.js';
 import { DEFAULT_SCOPES } from '../lib/config.js';
 import { BENCH_CLIENT, BENCH_REDIRECT_URI, BENCH_SCOPES, BENCH_USER } from './fixture.js';
 
@@ -124,20 +125,7 @@ const configuration: Configuration = {
     AuthorizationCode: 60, Interaction: 1800, Session: 14 * DAY, Grant: 14 * DAY,
     DeviceCode: 600, BackchannelAuthenticationRequest: 600,
   },
-  enabledJWA: {
-    idTokenSigningAlgValues: ['RS256', 'ES256'],
-    userinfoSigningAlgValues: ['RS256', 'ES256'],
-    introspectionSigningAlgValues: ['RS256', 'ES256'],
-    authorizationSigningAlgValues: ['RS256', 'ES256'],
-    requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
-    clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
-    idTokenEncryptionAlgValues: ['RSA-OAEP', 'RSA-OAEP-256'],
-    idTokenEncryptionEncValues: ['A128GCM', 'A256GCM', 'A128CBC-HS256', 'A256CBC-HS512'],
-    requestObjectEncryptionAlgValues: [],
-    userinfoEncryptionAlgValues: ['RSA-OAEP', 'RSA-OAEP-256'],
-    introspectionEncryptionAlgValues: ['RSA-OAEP', 'RSA-OAEP-256'],
-    authorizationEncryptionAlgValues: ['RSA-OAEP', 'RSA-OAEP-256'],
-  },
+  enabledJWA: ENABLED_JWA,
 };
 
 const provider = new Provider(issuer, configuration);

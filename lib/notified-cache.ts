@@ -5,7 +5,7 @@ const MAX_ENTRIES = 10_000;
 
 /**
  * A per-process read cache for records the protocol reads on every request (clients,
- * resources). A write calls `invalidate` once the write is done, which drops the local copy and
+ * resources, users). A write calls `invalidate` once the write is done, which drops the local copy and
  * publishes the key so every instance drops its copy; after a lost subscription the whole
  * cache is dropped, and entries expire anyway after 30 s. Misses are cached too, so
  * `invalidate` must also follow a creation.

@@ -135,10 +135,10 @@ export function clientAdapter(clients: ClientService, resources: ResourceService
 
 /**
  * oidc-provider's `Client.find` serialises and SHA-256-hashes the adapter's metadata on every
- * call to find its cached Client instance: for our metadata (claims lists, CA certificates)
- * that is the largest single cost of a token request. The instance is memoised here per
- * metadata object instead; a changed client or resource yields a new object (see
- * clientAdapter) and so goes through the library's own lookup again.
+ * call to find its cached Client instance (callgrind: ~5% of a client_credentials request's
+ * instructions with our metadata, which carries claims lists and CA certificates). The
+ * instance is memoised here per metadata object instead; a changed client or resource yields
+ * a new object (see clientAdapter) and so goes through the library's own lookup again.
  */
 export function memoizeClientInstances(provider: Provider, adapter: Adapter): void {
   const { Client } = provider;

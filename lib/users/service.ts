@@ -34,7 +34,8 @@ function publicView({ password_hash: _omit, ...user }: StoredUser): User {
  * `find` is cached per process like clients are; every write drops the copies of all instances.
  */
 export class UserService {
-  private readonly cache: NotifiedCache<StoredUser>;
+  /** public views only: password hashes are never kept in memory */
+  private readonly cache: NotifiedCache<User>;
 
   constructor(private readonly store: Store) {
     this.cache = new NotifiedCache(store, 'users:changed');
@@ -73,8 +74,10 @@ export class UserService {
 
   /** Cached read used by the protocol layer. */
   async find(userId: string): Promise<User | undefined> {
-    const user = await this.cache.get(userId, () => this.store.getJSON<StoredUser>(userKey(userId)));
-    return user && publicView(user);
+    return this.cache.get(userId, async () => {
+      const user = await this.store.getJSON<StoredUser>(userKey(userId));
+      return user && publicView(user);
+    });
   }
 
   /** The user holding this email address or phone number, if any (case-insensitive, like sign-in). */

@@ -67,6 +67,8 @@ export interface RateLimitOptions {
 export interface RateLimiter {
   /** Counts one attempt (or `points`) for the key; `allowed: false` once over the limit. */
   consume(key: string, points?: number): Promise<{ allowed: boolean; remaining: number; retryAfterMs: number }>;
+  /** Gives back points counted before (an attempt that turned out not to count). */
+  refund(key: string, points?: number): Promise<void>;
   /** Forgets the key's attempts (e.g. after a success). */
   reset(key: string): Promise<void>;
 }
@@ -74,6 +76,7 @@ export interface RateLimiter {
 /** Adapts rate-limiter-flexible's limiter to our port: its rejection with a result means "over the limit". */
 export function rateLimiterOver(limiter: {
   consume(key: string, points?: number): Promise<{ remainingPoints: number; msBeforeNext: number }>;
+  reward(key: string, points?: number): Promise<unknown>;
   delete(key: string): Promise<boolean>;
 }): RateLimiter {
   return {
@@ -86,6 +89,9 @@ export function rateLimiterOver(limiter: {
         const result = rejection as { remainingPoints: number; msBeforeNext: number };
         return { allowed: false, remaining: result.remainingPoints, retryAfterMs: result.msBeforeNext };
       }
+    },
+    async refund(key, points = 1) {
+      await limiter.reward(key, points);
     },
     async reset(key) {
       await limiter.delete(key);

@@ -27,6 +27,7 @@ export interface InteractionDeps {
 }
 
 const INVALID_CREDENTIALS = 'The identifier or password is incorrect.';
+const lockedOut = (seconds: number) => `Too many wrong passwords. Try again in ${Math.ceil(seconds / 60)} minute${seconds > 60 ? 's' : ''}.`;
 /** A third-party client saved before Consent URIs were required cannot ask anyone. */
 const NO_CONSENT_URI = { error: 'access_denied', error_description: 'no Consent URI is configured for this client' };
 
@@ -73,7 +74,7 @@ export function interactionRoutes({ provider, users, csrfKey, uiLocales, thirdPa
     }
   }
 
-  async function showLogin(ctx: Context, uid: string, params: Record<string, unknown>, error?: string, identifier?: string) {
+  async function showLogin(ctx: Context, uid: string, params: Record<string, unknown>, error?: { message: string; status: number }, identifier?: string) {
     const client = await provider.Client.find(String(params.client_id));
     const base = interactionPath(ctx, uid);
     send(ctx, 'Sign in', loginView({
@@ -82,8 +83,8 @@ export function interactionRoutes({ provider, users, csrfKey, uiLocales, thirdPa
       csrf: csrfFor(uid),
       clientName: client?.clientName ?? String(params.client_id),
       identifier: identifier ?? (typeof params.login_hint === 'string' ? params.login_hint : undefined),
-      error,
-    }), error ? 401 : 200, langFor(params.ui_locales));
+      error: error?.message,
+    }), error?.status ?? 200, langFor(params.ui_locales));
   }
 
   router.get('/interaction/:uid', async (ctx) => {
@@ -122,9 +123,14 @@ export function interactionRoutes({ provider, users, csrfKey, uiLocales, thirdPa
     }
     const identifier = typeof form.identifier === 'string' ? form.identifier : '';
     const password = typeof form.password === 'string' ? form.password : '';
-    const user = identifier && password && password.length <= 256 ? await users.authenticate(identifier, password) : undefined;
-    if (!user) return showLogin(ctx, found.uid, found.params, INVALID_CREDENTIALS, identifier);
-    return finish(ctx, { login: { accountId: user.user_id, amr: ['pwd'], acr: 'sfa' } }, false);
+    const check = identifier && password && password.length <= 256
+      ? await users.authenticate(identifier, password, { ip: ctx.ip }) : { outcome: 'wrong' as const };
+    if (check.outcome === 'locked') {
+      ctx.set('Retry-After', String(check.retryAfterSeconds));
+      return showLogin(ctx, found.uid, found.params, { message: lockedOut(check.retryAfterSeconds), status: 429 }, identifier);
+    }
+    if (check.outcome === 'wrong') return showLogin(ctx, found.uid, found.params, { message: INVALID_CREDENTIALS, status: 401 }, identifier);
+    return finish(ctx, { login: { accountId: check.user.user_id, amr: ['pwd'], acr: 'sfa' } }, false);
   });
 
   router.get('/interaction/:uid/abort', async (ctx) => {

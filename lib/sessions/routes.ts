@@ -12,10 +12,14 @@ export function sessionRoutes(sessions: SessionService, users: UserService): Rou
 
   router.post('/password/authenticate', async (ctx) => {
     const { identifier, password, session_id, resource, claims } = validateBody(passwordAuthenticateSchema, ctx.request.body);
-    const user = await users.authenticate(identifier, password);
+    const client = callingClient(ctx);
+    const check = await users.authenticate(identifier, password, { client: client.clientId });
+    if (check.outcome === 'locked') {
+      throw new ApiError(429, 'Too many wrong passwords for this identifier; try again later', { 'Retry-After': String(check.retryAfterSeconds) });
+    }
     // as the hosted login: never which of the two was wrong
-    if (!user) throw new ApiError(400, 'The identifier or password is incorrect');
-    ctx.body = await sessions.signIn(ctx, callingClient(ctx), user.user_id, 'pwd', session_id, { resource, claims });
+    if (check.outcome === 'wrong') throw new ApiError(400, 'The identifier or password is incorrect');
+    ctx.body = await sessions.signIn(ctx, client, check.user.user_id, 'pwd', session_id, { resource, claims });
   });
 
   router.post('/session/authenticate', async (ctx) => {

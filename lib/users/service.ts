@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Store } from '../../adapters/index.js';
 import { conflict, notFound } from '../http/errors.js';
 import { NotifiedCache } from '../notified-cache.js';
+import { PasswordGuessing, type GuessSource } from './password-guessing.js';
 import { DECOY_HASH, hashPassword, verifyPassword } from './passwords.js';
 import type { UserInput } from './schema.js';
 
@@ -13,6 +14,12 @@ export interface User extends Omit<UserInput, 'password'> {
   updated_at: number;
   last_auth?: number;
 }
+
+/** A password sign-in: the user, a wrong identifier or password, or guessing locked out. */
+export type PasswordCheck =
+  | { outcome: 'signed-in'; user: User }
+  | { outcome: 'wrong' }
+  | { outcome: 'locked'; retryAfterSeconds: number };
 
 interface StoredUser extends User {
   password_hash?: string;
@@ -36,9 +43,11 @@ function publicView({ password_hash: _omit, ...user }: StoredUser): User {
 export class UserService {
   /** public views only: password hashes are never kept in memory */
   private readonly cache: NotifiedCache<User>;
+  private readonly guessing: PasswordGuessing;
 
   constructor(private readonly store: Store) {
     this.cache = new NotifiedCache(store, 'users:changed');
+    this.guessing = new PasswordGuessing(store);
   }
 
   async start(): Promise<void> {
@@ -109,16 +118,20 @@ export class UserService {
   }
 
   /**
-   * Password check for the hosted login. Unknown identifiers cost one scrypt too, so timing
-   * tells nothing about which part was wrong.
+   * Password check for the hosted login and the backend password API. Unknown identifiers
+   * cost one scrypt too, so timing tells nothing about which part was wrong; while guessing
+   * is locked out (password-guessing.ts) the password is not checked at all.
    */
-  async authenticate(identifier: string, password: string): Promise<User | undefined> {
+  async authenticate(identifier: string, password: string, source: GuessSource): Promise<PasswordCheck> {
+    const lockedFor = await this.guessing.attempt(identifier, source);
+    if (lockedFor !== undefined) return { outcome: 'locked', retryAfterSeconds: lockedFor };
     const user = await this.findStoredByIdentifier(identifier);
     const ok = await verifyPassword(password, user?.password_hash ?? DECOY_HASH);
-    if (!user || !ok || !user.password_hash) return undefined;
+    if (!user || !ok || !user.password_hash) return { outcome: 'wrong' };
+    await this.guessing.succeeded(identifier, source);
     const now = Math.floor(Date.now() / 1000);
     await this.write({ ...user, last_auth: now });
-    return publicView({ ...user, last_auth: now });
+    return { outcome: 'signed-in', user: publicView({ ...user, last_auth: now }) };
   }
 
   /** The user a login identifier (email, phone number or username) names. */

@@ -154,6 +154,11 @@ export function storeContract(newStore: () => Store | Promise<Store>): void {
       expect((await limiter.consume('k2')).allowed).toBe(true);
       await limiter.reset('k1');
       expect((await limiter.consume('k1')).allowed).toBe(true);
+      // a refunded point can be spent again
+      expect((await limiter.consume('k2')).allowed).toBe(true);
+      await limiter.refund('k2');
+      expect(await limiter.consume('k2')).toMatchObject({ allowed: true, remaining: 0 });
+      expect((await limiter.consume('k2')).allowed).toBe(false);
     });
 
     it('delivers published messages to subscribers', async () => {

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { Browser } from '../support/browserless.js';
-import { createFixture, startIdp, type Fixture, type TestIdp } from '../support/idp.js';
+import { api, createFixture, startIdp, type Fixture, type TestIdp } from '../support/idp.js';
+import {
+  LOCK_SECONDS, WRONG_PASSWORDS_PER_IDENTIFIER, WRONG_PASSWORDS_PER_IP, WRONG_PASSWORDS_PER_SOURCE,
+} from '../../lib/users/password-guessing.js';
 
 /** The hosted login page over HTTP: what it says, what it refuses. */
 describe('hosted login page', () => {
@@ -59,6 +62,68 @@ describe('hosted login page', () => {
     const message = (html: string) => /role="alert"[^>]*>([^<]+)</.exec(html)?.[1];
     expect(message(await unknown.text())).toBe('The identifier or password is incorrect.');
     expect(message(await wrong.text())).toBe('The identifier or password is incorrect.');
+  });
+
+  describe('password guessing', () => {
+    const alert = (html: string) => /role="alert"[^>]*>([^<]+)</.exec(html)?.[1];
+    const PASSWORD = 'a long enough passphrase';
+    async function newUser() {
+      const email = `guess-${Math.random().toString(36).slice(2)}@example.com`;
+      expect((await api(t, 'POST', '/v1/users', { email, email_verified: true, password: PASSWORD })).status).toBe(201);
+      return email;
+    }
+    /** one login form, posted from any address (our proxy's X-Forwarded-For) */
+    async function loginForm() {
+      const { browser, action, csrf } = await openLogin();
+      return (ip: string, identifier: string, password: string) => browser.request(action, {
+        method: 'POST', body: new URLSearchParams({ csrf, identifier, password }).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': ip },
+      });
+    }
+    const times = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+    it(`locks an identifier at one address after ${WRONG_PASSWORDS_PER_SOURCE} wrong passwords, without checking the right one`, async () => {
+      const email = await newUser();
+      const login = await loginForm();
+      for (const _ of times(WRONG_PASSWORDS_PER_SOURCE)) expect((await login('192.0.2.1', email, 'wrong password')).status).toBe(401);
+      const locked = await login('192.0.2.1', email.toUpperCase(), 'wrong password');
+      expect(locked.status).toBe(429);
+      expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(LOCK_SECONDS - 5);
+      expect(alert(await locked.text())).toBe('Too many wrong passwords. Try again in 15 minutes.');
+      // the right password from that address is refused alike; from another address it signs in
+      expect((await login('192.0.2.1', email, PASSWORD)).status).toBe(429);
+      const elsewhere = await login('192.0.2.2', email, PASSWORD);
+      expect(elsewhere.status).toBe(303);
+      expect(elsewhere.headers.get('location')).toContain('/auth/');
+    });
+
+    it('starts the count again after the right password', async () => {
+      const email = await newUser();
+      const login = await loginForm();
+      for (const _ of times(WRONG_PASSWORDS_PER_SOURCE - 1)) expect((await login('192.0.2.3', email, 'wrong password')).status).toBe(401);
+      expect((await loginForm().then((again) => again('192.0.2.3', email, PASSWORD))).status).toBe(303);
+      for (const _ of times(WRONG_PASSWORDS_PER_SOURCE)) expect((await login('192.0.2.3', email, 'wrong password')).status).toBe(401);
+      expect((await login('192.0.2.3', email, 'wrong password')).status).toBe(429);
+    });
+
+    // guesses sent at once: each is counted before its password is checked, so none slip through
+    it(`locks an identifier for everyone after ${WRONG_PASSWORDS_PER_IDENTIFIER} wrong passwords from many addresses`, async () => {
+      const email = await newUser();
+      const login = await loginForm();
+      const statuses = await Promise.all(times(WRONG_PASSWORDS_PER_IDENTIFIER + 10).map((i) => login(`198.51.100.${i}`, email, 'wrong password').then((r) => r.status)));
+      expect(statuses.filter((s) => s === 401)).toHaveLength(WRONG_PASSWORDS_PER_IDENTIFIER);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(10);
+      expect((await login('203.0.113.1', email, PASSWORD)).status).toBe(429);
+    });
+
+    it(`locks an address after ${WRONG_PASSWORDS_PER_IP} wrong passwords for any identifiers, unknown ones too`, async () => {
+      const email = await newUser();
+      const login = await loginForm();
+      const statuses = await Promise.all(times(WRONG_PASSWORDS_PER_IP + 1).map((i) => login('192.0.2.99', `nobody-${i}@example.com`, 'guess').then((r) => r.status)));
+      expect(statuses.filter((s) => s === 401)).toHaveLength(WRONG_PASSWORDS_PER_IP);
+      expect((await login('192.0.2.99', email, PASSWORD)).status).toBe(429);
+      expect((await login('192.0.2.100', email, PASSWORD)).status).toBe(303);
+    });
   });
 
   it('refuses a post without the CSRF token, and one without the interaction cookie', async () => {

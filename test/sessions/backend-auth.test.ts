@@ -7,6 +7,7 @@ import { Browser } from '../support/browserless.js';
 import { freePort } from '../support/global-setup.js';
 import { api, clientCredentialsToken, createFixture, startIdp, type Fixture, type TestIdp } from '../support/idp.js';
 import { createThirdParty } from '../support/consent.js';
+import { LOCK_SECONDS, WRONG_PASSWORDS_PER_SOURCE } from '../../lib/users/password-guessing.js';
 import {
   authorize, backend, browserSignIn, createAppClient, createApplication, idTokenClaims, passcodeIn, startMailbox, type AppClient,
 } from './support.js';
@@ -114,6 +115,18 @@ describe('backend authentication and IdP sessions', () => {
       expect(await backend(t, appA, 'password/authenticate', { identifier, password: 'wrong password' }))
         .toMatchObject({ status: 400, body: { message: 'The identifier or password is incorrect', error_code: 400 } });
     }
+  });
+
+  it(`locks password guessing per identifier and calling app after ${WRONG_PASSWORDS_PER_SOURCE} wrong passwords (429, Retry-After)`, async () => {
+    const email = `guessed-${randomInt(1_000_000)}@example.com`;
+    expect((await api(t, 'POST', '/v1/users', { email, email_verified: true, password: 'the right passphrase' })).status).toBe(201);
+    const attempt = (app: AppClient, password: string) => backend(t, app, 'password/authenticate', { identifier: email, password });
+    for (let i = 0; i < WRONG_PASSWORDS_PER_SOURCE; i += 1) expect((await attempt(appA, 'wrong password')).status).toBe(400);
+    const locked = await attempt(appA, 'the right passphrase');
+    expect(locked).toMatchObject({ status: 429, body: { message: 'Too many wrong passwords for this identifier; try again later', error_code: 429 } });
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(LOCK_SECONDS - 5);
+    // another app's backend (another source) is not locked by this one's guesses
+    expect((await attempt(appB, 'the right passphrase')).status).toBe(200);
   });
 
   it('signs in with a passcode sent by email, once only', async () => {

@@ -14,6 +14,8 @@ export function createLogger(level: string): Logger {
 
 /** One line per request: method, path without the query (codes and tokens travel there), status, ms. */
 export function requestLog(logger: Logger): Middleware {
+  // with request lines off (level above info), no layer at all: every async layer costs
+  if (!logger.isLevelEnabled('info')) return (_ctx, next) => next();
   return async (ctx, next) => {
     const started = performance.now();
     try {

@@ -29,18 +29,21 @@ export function deviceFlow(store: Store): DeviceFlow {
   const guessing = new UserCodeGuessing(store);
   return {
     feature: { enabled: true, charset: 'base-20', mask: '****-****', ...devicePages(guessing) },
-    middleware: async (ctx, next) => {
-      // a locked session or address is refused before oidc-provider looks the code up
-      if (ctx.method === 'POST' && isCodeEntry(ctx)) {
-        const lock = await guessing.lockedFor(ctx);
-        if (lock !== undefined) return sendLocked(ctx, lock);
-      }
-      await next();
-      // verification_uri_complete: oidc-provider answers with a self-submitting form (script);
-      // ours is the code page, prefilled, sent on by the user
-      const routed = ctx as unknown as KoaContextWithOIDC;
-      const prefilled = routed.oidc?.route === 'code_verification' && ctx.method === 'GET' ? routed.oidc.params?.user_code : undefined;
-      if (typeof prefilled === 'string' && ctx.status === 200) sendCodeEntry(routed, { userCode: prefilled });
-    },
+    // other routes pass straight through: no async layer on the token endpoint's path
+    middleware: (ctx, next) => (isCodeEntry(ctx) ? aroundCodeEntry(ctx, next) : next()),
   };
+
+  async function aroundCodeEntry(ctx: Context, next: () => Promise<unknown>): Promise<void> {
+    // a locked session or address is refused before oidc-provider looks the code up
+    if (ctx.method === 'POST') {
+      const lock = await guessing.lockedFor(ctx);
+      if (lock !== undefined) return sendLocked(ctx, lock);
+    }
+    await next();
+    // verification_uri_complete: oidc-provider answers with a self-submitting form (script);
+    // ours is the code page, prefilled, sent on by the user
+    const routed = ctx as unknown as KoaContextWithOIDC;
+    const prefilled = routed.oidc?.route === 'code_verification' && ctx.method === 'GET' ? routed.oidc.params?.user_code : undefined;
+    if (typeof prefilled === 'string' && ctx.status === 200) sendCodeEntry(routed, { userCode: prefilled });
+  }
 }

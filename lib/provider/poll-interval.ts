@@ -10,6 +10,8 @@ const POLLED = new Map([
 ]);
 /** Where the interval is advertised. */
 const ADVERTISING_ROUTES = new Set(['device_authorization', 'backchannel_authentication']);
+/** The token endpoint and the two advertising ones (paths below the mount, any case as its router). */
+const POLLING_PATHS = /^\/(?:token|device\/auth|backchannel)\/?$/i;
 /** RFC 8628 3.5: each slow_down adds 5 seconds to the interval. */
 const SLOW_DOWN_STEP = 5;
 /** Network jitter a well-behaved client may show. */
@@ -27,7 +29,7 @@ interface PollRecord { at: number; interval: number }
  * tokens ready always gets them.
  */
 export function pollInterval(store: Store, interval: number): Middleware {
-  return async (ctx, next) => {
+  const around: Middleware = async (ctx, next) => {
     await next();
     const { oidc } = ctx as unknown as KoaContextWithOIDC;
     if (!oidc) return;
@@ -51,4 +53,6 @@ export function pollInterval(store: Store, interval: number): Middleware {
     }
     await store.putJSON(key, { at: now, interval: last?.interval ?? interval }, RECORD_TTL);
   };
+  // other endpoints pass straight through (no async layer on their path)
+  return (ctx, next) => (POLLING_PATHS.test(ctx.path) ? around(ctx, next) : next());
 }

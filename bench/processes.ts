@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { freePort } from '../test/support/global-setup.js';
 import { BENCH_ADMIN } from './fixture.js';
+import { NODE_FLAGS } from '../lib/runtime.js';
 
 /** dist/ root: the compiled server and baseline live next to this file's parent. */
 const DIST = fileURLToPath(new URL('..', import.meta.url));
@@ -103,7 +104,7 @@ export interface NodeChildOptions {
 export async function startNode({ script, env, readyPath, nodeArgs = [] }: NodeChildOptions): Promise<Child> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [...nodeArgs, join(DIST, script)], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...nodeArgs, join(DIST, script)], {
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', ...env(url), PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { createIdp } from './app.js';
 import { createListener } from './listen.js';
 import { describeDemoData, seedDemoData } from './demo.js';
+import { missingNodeFlags } from './runtime.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -19,6 +20,8 @@ async function main(): Promise<void> {
   }
 
   const idp = await createIdp(config);
+  const missing = missingNodeFlags();
+  if (missing.length) idp.logger.warn({ missing }, 'started without the recommended Node.js flags: every request costs more CPU (see README, Running)');
   if (!config.production) {
     const demo = await seedDemoData(idp, config);
     if (demo) process.stdout.write(describeDemoData(demo, config.issuer));

@@ -5,12 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../support/global-setup.js';
+import { NODE_FLAGS } from '../../lib/runtime.js';
 
 const SERVER = fileURLToPath(new URL('../../lib/server.js', import.meta.url));
 
-function run(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+function run(env: Record<string, string>, flags: readonly string[] = NODE_FLAGS): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   const { REDIS_URL: _ignored, ...base } = process.env;
-  const child = spawn(process.execPath, [SERVER], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...flags, SERVER], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => { out += d; });
   child.stderr!.on('data', (d) => { out += d; });
@@ -43,6 +44,7 @@ describe('the IdP process', () => {
     expect(password!.length).toBeGreaterThanOrEqual(12);
     expect(out).toMatch(/First-party client:\s+\S+ \/ \S+\s+redirect http:\/\/localhost:8080\/callback/);
     expect(out).toMatch(/Third-party client:/);
+    expect(out).not.toContain('recommended Node.js flags');
 
     const base = `http://127.0.0.1:${port}`;
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
@@ -61,6 +63,18 @@ describe('the IdP process', () => {
     expect(logs.join('\n')).not.toContain(secret);
     expect(logs.join('\n')).not.toContain(token.access_token);
 
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+  });
+
+  it('warns when started without the recommended flags on a Node.js that needs them', async () => {
+    const proc = run({ PORT: '0', NODE_ENV: 'development' }, []);
+    children.push(proc.child);
+    await waitFor(() => proc.output().includes('"msg":"listening"'), 'listening');
+    const warning = `"missing":["${NODE_FLAGS[0]}"],"msg":"started without the recommended Node.js flags`;
+    // frames are the default from Node 24 on; the suite's own Node (devDependency) is 22
+    if (Number(process.versions.node.split('.')[0]) < 24) expect(proc.output()).toContain(warning);
+    else expect(proc.output()).not.toContain('recommended Node.js flags');
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
   });

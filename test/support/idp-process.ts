@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './global-setup.js';
 import { ADMIN, clientCredentialsToken, type IdpEndpoint } from './idp.js';
+import { NODE_FLAGS } from '../../lib/runtime.js';
 
 const SERVER = fileURLToPath(new URL('../../lib/server.js', import.meta.url));
 /** pino's level of `error` and above: what the server logs when a request failed on its side */
@@ -51,7 +52,7 @@ export async function startIdpProcess(options: IdpProcessOptions): Promise<IdpPr
   if (!options.redisUrl && !options.redisEnv) throw new Error('startIdpProcess needs redisUrl or redisEnv');
   // the suite's own REDIS_URL is not inherited: the process gets exactly one Redis setting
   const { REDIS_URL: _suiteRedis, ...inherited } = process.env;
-  const child = spawn(process.execPath, [SERVER], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, SERVER], {
     env: {
       ...inherited,
       PORT: String(port),

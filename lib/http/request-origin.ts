@@ -14,11 +14,18 @@ export function refuseUnusableOrigin(ctx: Context): void {
 /** host[:port], an IPv6 literal included; nothing that would add a path, credentials or a query */
 const HOST = /^[A-Za-z0-9._~-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
 
+/** the last origin found usable: nearly every request of a deployment has the same one */
+let lastUsable = '';
+
 export function isUsableOrigin(protocol: string, host: string): boolean {
+  const origin = `${protocol}://${host}`;
+  if (origin === lastUsable) return true;
   if ((protocol !== 'http' && protocol !== 'https') || !HOST.test(host)) return false;
   try {
-    return new URL(`${protocol}://${host}`).hostname !== '';
+    if (new URL(origin).hostname === '') return false;
   } catch {
     return false;
   }
+  lastUsable = origin;
+  return true;
 }

@@ -24,10 +24,12 @@ function sidsOf(payload: AdapterPayload): string[] {
 export function indexingSessionIds(store: Store, sessions: Adapter): Adapter {
   return {
     async upsert(id, payload, expiresIn) {
-      await sessions.upsert(id, payload, expiresIn);
-      if (typeof payload.uid === 'string') {
-        await Promise.all(sidsOf(payload).map((sid) => store.putJSON(sidKey(sid), payload.uid, expiresIn)));
-      }
+      // side by side: a sid pointing at a uid whose session is not saved finds nothing
+      const uid = typeof payload.uid === 'string' ? payload.uid : undefined;
+      await Promise.all([
+        sessions.upsert(id, payload, expiresIn),
+        ...(uid ? sidsOf(payload).map((sid) => store.putJSON(sidKey(sid), uid, expiresIn)) : []),
+      ]);
     },
     find: (id) => sessions.find(id),
     findByUid: (uid) => sessions.findByUid(uid),

@@ -14,6 +14,8 @@ export interface Measurement {
   hostBusy?: number;
   /** the first failure, to say what went wrong */
   firstError?: string;
+  /** the rate of each slice, in the order the slices ran (one per round of the targets) */
+  sliceRates: number[];
 }
 
 export interface Row {
@@ -36,6 +38,17 @@ const ms = (n: number) => number(n, n < 10 ? 1 : 0);
 export function ratio(rows: Row[], row: Row, baseline: string): number | undefined {
   const base = rows.find((r) => r.scenario === row.scenario && r.target === baseline);
   return base && base.measurement.rate > 0 ? row.measurement.rate / base.measurement.rate : undefined;
+}
+
+/**
+ * The ratio round by round: in each round every target ran one slice, one after the other, so
+ * a slice and the baseline's slice of the same round met the same machine. Their spread shows
+ * how much the machine's own variation moves a ratio.
+ */
+export function roundRatios(rows: Row[], row: Row, baseline: string): number[] {
+  const base = rows.find((r) => r.scenario === row.scenario && r.target === baseline);
+  if (!base) return [];
+  return row.measurement.sliceRates.map((rate, i) => rate / (base.measurement.sliceRates[i] ?? NaN)).filter(Number.isFinite);
 }
 
 export function machine(redisVersion: string): string {

@@ -17,6 +17,7 @@ export class Tally {
   private processesMs = 0;
   private hostBusy = 0;
   private hostTotal = 0;
+  private readonly sliceRates: number[] = [];
 
   succeeded(latencyMs: number): void {
     this.completed += 1;
@@ -35,8 +36,10 @@ export class Tally {
   /** Runs one slice of `seconds` of load, with the CPU used meanwhile. */
   async slice(seconds: number, usage: () => Usage, run: () => Promise<void>): Promise<void> {
     const before = usage();
+    const completedBefore = this.completed;
     await run();
     const after = usage();
+    this.sliceRates.push((this.completed - completedBefore) / seconds);
     this.seconds += seconds;
     this.processesMs += after.processes - before.processes;
     this.hostBusy += after.hostBusy - before.hostBusy;
@@ -54,6 +57,7 @@ export class Tally {
       firstError: this.firstError,
       cpuPerOp: operations ? (this.processesMs * 1000) / operations : undefined,
       hostBusy: this.hostTotal ? this.hostBusy / this.hostTotal : undefined,
+      sliceRates: [...this.sliceRates],
     };
   }
 }

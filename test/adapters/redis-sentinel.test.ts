@@ -11,7 +11,7 @@ import { storeContract } from './contract.js';
  */
 let setup: OwnSentinel;
 
-beforeAll(async () => { setup = await startOwnSentinel(1); });
+beforeAll(async () => { setup = await startOwnSentinel({ replicas: 1 }); });
 afterAll(() => setup?.destroy());
 
 describe('Redis Sentinel store', () => {

@@ -60,16 +60,20 @@ export async function createIntermediate(ca: Issued, name: string): Promise<Issu
 
 /**
  * A leaf certificate issued by `ca`: a TLS server certificate for 127.0.0.1, or a client
- * certificate (optionally already expired).
+ * certificate (optionally already expired), or both at once: a Redis node presents its one
+ * certificate as a server and, on the cluster bus and to its primary, as a client.
  */
-export async function issue(ca: Issued, subject: string, usage: 'server' | 'client', options: { expired?: boolean } = {}): Promise<Issued> {
+export async function issue(ca: Issued, subject: string, usage: 'server' | 'client' | 'server and client', options: { expired?: boolean } = {}): Promise<Issued> {
   const keys = await newKeys();
   const cert = await x509.X509CertificateGenerator.create({
     subject, issuer: ca.cert.subject, publicKey: keys.publicKey, signingKey: ca.keys.privateKey, signingAlgorithm: ALG, ...validity(options.expired),
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.ExtendedKeyUsageExtension([usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
-      ...(usage === 'server' ? [new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }, { type: 'dns', value: 'localhost' }])] : []),
+      new x509.ExtendedKeyUsageExtension([
+        ...(usage === 'client' ? [] : [x509.ExtendedKeyUsage.serverAuth]),
+        ...(usage === 'server' ? [] : [x509.ExtendedKeyUsage.clientAuth]),
+      ]),
+      ...(usage === 'client' ? [] : [new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }, { type: 'dns', value: 'localhost' }])]),
     ],
   });
   return finish(cert, keys);

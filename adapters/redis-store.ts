@@ -79,7 +79,11 @@ type ScriptedRedis = RedisClient & {
 };
 
 /** Where Redis is: a redis:// or rediss:// URL (one server), or any topology (redis-connection.ts). */
-export type RedisStoreOptions = { keyPrefix: string } & ({ url: string } | { topology: RedisTopology });
+export type RedisStoreOptions = {
+  keyPrefix: string;
+  /** connection errors (refused, TLS, auth, timeouts): requests see them as failing commands */
+  onConnectionError?: (err: Error) => void;
+} & ({ url: string } | { topology: RedisTopology });
 
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
@@ -93,7 +97,8 @@ export class RedisStore implements Store {
   constructor(private readonly options: RedisStoreOptions) {
     this.topology = 'url' in options ? { kind: 'single', url: options.url } : options.topology;
     this.redis = connectRedis(this.topology, options.keyPrefix) as ScriptedRedis;
-    this.redis.on('error', () => { /* surfaced through failing commands and /readyz */ });
+    // surfaced to requests through failing commands and /readyz; to the operator through this
+    this.redis.on('error', (err: Error) => options.onConnectionError?.(err));
     this.redis.defineCommand('oidcUpsert', { lua: LUA.upsert });
     this.redis.defineCommand('oidcFindByAlias', { numberOfKeys: 1, lua: LUA.findByAlias });
     this.redis.defineCommand('oidcConsume', { numberOfKeys: 1, lua: LUA.consume });

@@ -5,7 +5,7 @@ import { koaBody } from 'koa-body';
 import Provider from 'oidc-provider';
 import { createStore, type Store } from '../adapters/index.js';
 import type { Config } from './config.js';
-import { createLogger, requestLog, type Logger } from './logger.js';
+import { createLogger, requestLog, throttledWarning, type Logger } from './logger.js';
 import { ApiError, isStoreUnavailable, jsonErrors } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { isUsableOrigin, refuseUnusableOrigin } from './http/request-origin.js';
@@ -97,7 +97,7 @@ function htmlErrors(logger: Logger): Koa.Middleware {
 /** Wires the store, the services, oidc-provider and our routes into one Koa app. */
 export async function createIdp(config: Config, options: { store?: Store; logger?: Logger } = {}): Promise<Idp> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  const store = options.store ?? createStore(config.redis, config.redisKeyPrefix);
+  const store = options.store ?? createStore(config.redis, config.redisKeyPrefix, throttledWarning(logger, 'Redis connection error'));
   const hasher = new SecretHasher(config.clientSecretHashKey ?? DEVELOPMENT_SECRET_HASH_KEY);
   const users = new UserService(store);
   const clients = new ClientService(store, hasher, config.scopes, config.ttl);

@@ -30,3 +30,23 @@ export function requestLog(logger: Logger): Middleware {
     }
   };
 }
+
+/**
+ * A warning for a condition that repeats while it lasts (Redis unreachable: an error on every
+ * reconnection attempt): the first at once, then at most one per interval with the number of
+ * the others, so that the cause is in the log without flooding it.
+ */
+export function throttledWarning(logger: Logger, msg: string, intervalMs = 10_000): (err: Error) => void {
+  let lastAt = -Infinity;
+  let suppressed = 0;
+  return (err) => {
+    const now = performance.now();
+    if (now - lastAt < intervalMs) {
+      suppressed += 1;
+      return;
+    }
+    logger.warn({ err: { name: err.name, message: err.message, code: (err as { code?: string }).code }, suppressed }, msg);
+    lastAt = now;
+    suppressed = 0;
+  };
+}

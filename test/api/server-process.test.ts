@@ -96,6 +96,17 @@ describe('the IdP process', () => {
     expect(proc.output().trim()).toBe('invalid configuration: IDP_CONFIG.clientSecretHashKey is required when NODE_ENV=production');
   });
 
+  it('logs why Redis cannot be reached (once, not on every retry) and stops when it cannot start', async () => {
+    const closedPort = await freePort();
+    const proc = run({ PORT: '0', REDIS_URL: `redis://127.0.0.1:${closedPort}` });
+    children.push(proc.child);
+    expect(await proc.exited).toBe(1);
+    const warnings = proc.output().split('\n').filter((line) => line.includes('"msg":"Redis connection error"'));
+    expect(warnings).toHaveLength(1);
+    expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 40, err: { code: 'ECONNREFUSED' } });
+    expect(proc.output()).toMatch(/failed to start: /);
+  });
+
   it('refuses a malformed REDIS_URL by name', async () => {
     const proc = run({ PORT: '0', REDIS_URL: 'localhost:6379' });
     children.push(proc.child);

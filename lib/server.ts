@@ -21,7 +21,7 @@ async function main(): Promise<void> {
 
   const idp = await createIdp(config);
   const missing = missingNodeFlags();
-  if (missing.length) idp.logger.warn({ missing }, 'started without the recommended Node.js flags: every request costs more CPU (see README, Running)');
+  if (missing.length) idp.logger.warn({ missing }, 'started without the recommended Node.js flags: every request costs more CPU (see README, The two commands)');
   if (!config.production) {
     const demo = await seedDemoData(idp, config);
     if (demo) process.stdout.write(describeDemoData(demo, config.issuer));

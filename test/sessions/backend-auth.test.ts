@@ -59,15 +59,15 @@ describe('backend authentication and IdP sessions', () => {
   const passwordLogin = (app: AppClient, body: Record<string, unknown> = {}) =>
     backend(t, app, 'password/authenticate', { identifier: fx.user.email, password: fx.user.password, ...body });
 
-  /** Asks for a passcode for the user and reads it from the email or SMS that reached the user. */
+  /** Asks for a passcode for the user and reads it from the email or SMS that reached the user (after the answer: delivery is queued). */
   async function sendPasscode(channel: 'email' | 'sms'): Promise<string> {
-    const { received: mails } = mailbox;
-    const before = channel === 'email' ? mails.length : texts.length;
+    const before = channel === 'email' ? mailbox.received.length : texts.length;
     const sent = await backend(t, appA, 'otp/send', { channel, identifier: fx.user.email });
     expect(sent).toMatchObject({ status: 200, body: { expires_in: 300 } });
-    if (channel === 'email') expect(mails[before]?.to).toEqual([fx.user.email]);
-    else expect(texts[before]?.to).toBe(phone);
-    return passcodeIn(channel === 'email' ? mails[before]!.text : texts[before]!.text)!;
+    if (channel === 'email') return passcodeIn((await mailbox.next(fx.user.email, before)).text)!;
+    for (let waited = 0; waited < 250 && texts.length === before; waited += 1) await sleep(20);
+    expect(texts[before]?.to).toBe(phone);
+    return passcodeIn(texts[before]!.text)!;
   }
 
   it('follows the seed: sign in at app A, silent authentication from app B, logout, then "Session not found"', async () => {
@@ -200,6 +200,27 @@ describe('backend authentication and IdP sessions', () => {
       expect((await backend(t, appA, 'otp/authenticate', { identifier: fx.user.email, passcode: wrong })).status).toBe(400);
     }
     expect(await backend(t, appA, 'otp/authenticate', { identifier: fx.user.email, passcode }))
+      .toMatchObject({ status: 400, body: { message: 'The passcode is invalid or expired' } });
+  });
+
+  it('accepts the right passcode after four wrong tries', async () => {
+    const passcode = await sendPasscode('email');
+    const wrong = passcode === '000000' ? '000001' : '000000';
+    for (let i = 0; i < 4; i += 1) {
+      expect(await backend(t, appA, 'otp/authenticate', { identifier: fx.user.email, passcode: wrong }))
+        .toMatchObject({ status: 400, body: { message: 'The passcode is invalid or expired' } });
+    }
+    expect((await backend(t, appA, 'otp/authenticate', { identifier: fx.user.email, passcode })).status).toBe(200);
+  });
+
+  it('counts wrong passcodes per user, whichever identifier spells it, and tries sent at once one by one', async () => {
+    const passcode = await sendPasscode('sms');
+    const wrong = passcode === '000000' ? '000001' : '000000';
+    // five wrong tries at once, by email address and phone number
+    const tries = await Promise.all(Array.from({ length: 5 }, (_, i) =>
+      backend(t, appA, 'otp/authenticate', { identifier: i % 2 ? phone : fx.user.email, passcode: wrong })));
+    expect(tries.map((r) => r.status)).toEqual([400, 400, 400, 400, 400]);
+    expect(await backend(t, appA, 'otp/authenticate', { identifier: phone, passcode }))
       .toMatchObject({ status: 400, body: { message: 'The passcode is invalid or expired' } });
   });
 

@@ -69,10 +69,10 @@ export class OtpService {
     const key = user && passcodeKey(user.user_id);
     const stored = key ? await this.store.getJSON<StoredPasscode>(key) : undefined;
     if (!user || !key || !stored) return undefined;
-    if (!(await this.attempts.consume(`${user.user_id}:${stored.id}`)).allowed) {
-      await this.store.delete([key]);
-      return undefined;
-    }
+    // the count hangs on this passcode's id and outlives it (its window opens after the passcode
+    // was made), so a used-up passcode stays void without being deleted: a delete here could
+    // remove a newer passcode sent since it was read
+    if (!(await this.attempts.consume(`${user.user_id}:${stored.id}`)).allowed) return undefined;
     const expected = Buffer.from(stored.digest);
     const actual = Buffer.from(digestOf(stored.salt, passcode));
     if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) return undefined;

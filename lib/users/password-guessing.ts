@@ -5,8 +5,8 @@ import type { RateLimiter, Store } from '../../adapters/store.js';
 export const WRONG_PASSWORDS_PER_SOURCE = 10;
 /**
  * Wrong passwords for one account from all sources together, by any of its identifiers (NIST
- * SP 800-63B 5.2.2 asks for at most 100 per account). Higher than the per-source limit, so that an attacker elsewhere must
- * work much longer before the owner is locked out too.
+ * SP 800-63B 5.2.2 asks for at most 100 per account). Higher than the per-source limit, so
+ * that an attacker elsewhere must work much longer before the owner is locked out too.
  */
 export const WRONG_PASSWORDS_PER_ACCOUNT = 100;
 /**

@@ -114,7 +114,7 @@ describe('hosted login page', () => {
       expect(statuses.filter((s) => s === 401)).toHaveLength(WRONG_PASSWORDS_PER_ACCOUNT);
       expect(statuses.filter((s) => s === 429)).toHaveLength(10);
       expect((await login('203.0.113.1', email, PASSWORD)).status).toBe(429);
-    });
+    }, 90_000); // 100 scrypt checks: over 30 s on a loaded 2-core machine
 
     it(`locks an address after ${WRONG_PASSWORDS_PER_IP} wrong passwords for any identifiers, unknown ones too`, async () => {
       const email = await newUser();
@@ -123,7 +123,7 @@ describe('hosted login page', () => {
       expect(statuses.filter((s) => s === 401)).toHaveLength(WRONG_PASSWORDS_PER_IP);
       expect((await login('192.0.2.99', email, PASSWORD)).status).toBe(429);
       expect((await login('192.0.2.100', email, PASSWORD)).status).toBe(303);
-    });
+    }, 90_000);
   });
 
   it('refuses a post without the CSRF token, and one without the interaction cookie', async () => {

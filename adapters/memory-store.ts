@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import {
-  type RateLimiter, type RateLimitOptions, type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS, rateLimiterOver,
+  type Pace, type PaceOptions, type RateLimiter, type RateLimitOptions, type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS, rateLimiterOver,
 } from './store.js';
 import { alreadyConsumed } from './consume-error.js';
 
@@ -150,6 +150,16 @@ export class MemoryStore implements Store {
     return rateLimiterOver(new RateLimiterMemory({
       keyPrefix: `ratelimit:${options.name}`, points: options.points, duration: options.duration, blockDuration: options.blockDuration,
     }));
+  }
+
+  async pace(key: string, { now, interval, step, toleranceMs, ttl }: PaceOptions): Promise<Pace> {
+    // no await between read and write: atomic on the single thread
+    const last = this.entry(key);
+    const previous = last ? JSON.parse(last.value) as { at: number; interval: number } : undefined;
+    const onTime = !previous || now - previous.at >= previous.interval * 1000 - toleranceMs;
+    const current = (previous?.interval ?? interval) + (onTime ? 0 : step);
+    this.write(key, JSON.stringify({ at: now, interval: current }), ttl);
+    return { onTime, interval: current };
   }
 
   async publish(channel: string, message: string): Promise<void> {

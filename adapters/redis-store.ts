@@ -1,7 +1,7 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import {
-  type RateLimiter, type RateLimitOptions, type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS, rateLimiterOver,
+  type Pace, type PaceOptions, type RateLimiter, type RateLimitOptions, type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS, rateLimiterOver,
 } from './store.js';
 import { alreadyConsumed } from './consume-error.js';
 import {
@@ -66,6 +66,19 @@ const LUA = {
   release: `
     if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
     return 0`,
+  // hash { at: previous call (ms), interval: seconds }; ARGV: now, interval, step, tolerance, ttl
+  pace: `
+    local last = redis.call('hmget', KEYS[1], 'at', 'interval')
+    local now = tonumber(ARGV[1])
+    local interval = tonumber(last[2] or ARGV[2])
+    local onTime = 1
+    if last[1] and now - tonumber(last[1]) < interval * 1000 - tonumber(ARGV[4]) then
+      interval = interval + tonumber(ARGV[3])
+      onTime = 0
+    end
+    redis.call('hset', KEYS[1], 'at', ARGV[1], 'interval', interval)
+    redis.call('expire', KEYS[1], ARGV[5])
+    return { onTime, interval }`,
 };
 
 type ScriptedRedis = RedisClient & {
@@ -76,6 +89,7 @@ type ScriptedRedis = RedisClient & {
   storeClaim(key: string, owner: string): Promise<number>;
   storeRelease(key: string, owner: string): Promise<number>;
   storeTakeDue(key: string, now: number, limit: number, lease: number): Promise<string[]>;
+  storePace(key: string, now: number, interval: number, step: number, toleranceMs: number, ttl: number): Promise<[number, number]>;
 };
 
 /** Where Redis is: a redis:// or rediss:// URL (one server), or any topology (redis-connection.ts). */
@@ -106,6 +120,7 @@ export class RedisStore implements Store {
     this.redis.defineCommand('storeClaim', { numberOfKeys: 1, lua: LUA.claim });
     this.redis.defineCommand('storeRelease', { numberOfKeys: 1, lua: LUA.release });
     this.redis.defineCommand('storeTakeDue', { numberOfKeys: 1, lua: LUA.takeDue });
+    this.redis.defineCommand('storePace', { numberOfKeys: 1, lua: LUA.pace });
   }
 
   async getJSON<T>(key: string): Promise<T | undefined> {
@@ -181,6 +196,11 @@ export class RedisStore implements Store {
       storeClient: this.redis, keyPrefix: `ratelimit:${options.name}`,
       points: options.points, duration: options.duration, blockDuration: options.blockDuration,
     }));
+  }
+
+  async pace(key: string, { now, interval, step, toleranceMs, ttl }: PaceOptions): Promise<Pace> {
+    const [onTime, current] = await this.redis.storePace(key, now, interval, step, toleranceMs, ttl);
+    return { onTime: onTime === 1, interval: current };
   }
 
   async publish(channel: string, message: string): Promise<void> {

@@ -44,6 +44,14 @@ export interface Store {
    */
   rateLimiter(options: RateLimitOptions): RateLimiter;
 
+  /**
+   * Paces the calls on one key (a client polling), in one atomic step: a call is on time when
+   * at least the key's interval has passed since the previous call (less `toleranceMs`); a call
+   * that comes sooner lengthens the interval by `step`. Either way it becomes the previous call.
+   * Of concurrent first calls exactly one is on time.
+   */
+  pace(key: string, options: PaceOptions): Promise<Pace>;
+
   /** Cross-instance notifications (cache invalidation). */
   publish(channel: string, message: string): Promise<void>;
   subscribe(channel: string, onMessage: (message: string) => void, onResync: () => void): Promise<void>;
@@ -62,6 +70,24 @@ export interface RateLimitOptions {
   duration: number;
   /** once over the limit, stay blocked this long (seconds); default: until the window ends */
   blockDuration?: number;
+}
+
+export interface PaceOptions {
+  /** this call's time, epoch milliseconds */
+  now: number;
+  /** the interval (seconds) of a key without calls yet */
+  interval: number;
+  /** seconds added to the interval by each call that comes too soon */
+  step: number;
+  toleranceMs: number;
+  /** how long the key is kept after its last call (seconds) */
+  ttl: number;
+}
+
+export interface Pace {
+  onTime: boolean;
+  /** the interval in force from now on (seconds) */
+  interval: number;
 }
 
 export interface RateLimiter {

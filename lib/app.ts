@@ -32,6 +32,7 @@ import { deviceFlow } from './device/index.js';
 import { keepExpiredPolledRequests } from '../adapters/keep-expired.js';
 import { ConsentService } from './consents/service.js';
 import { createDelivery, type Delivery } from './delivery/delivery.js';
+import { DeliveryQueue } from './delivery/queue.js';
 import { ConsentRequests } from './consents/requests.js';
 import { consentCallbackRoutes, CONSENT_CALLBACK_PATH } from './consents/callback.js';
 import { consentRoutes, myConsentRoutes } from './consents/routes.js';
@@ -61,6 +62,8 @@ const TRUSTED_PROXY_HOPS = 1;
 const POLL_INTERVAL_SECONDS = 5;
 /** How often each instance looks for expired consents (to remove them and write their receipts). */
 const CONSENT_SWEEP_INTERVAL_MS = 60_000;
+/** On shutdown, how long messages being sent may take (within the server's shutdown grace). */
+const DELIVERY_DRAIN_MS = 3_000;
 
 export interface Idp {
   app: Koa;
@@ -105,6 +108,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   const resources = new ResourceService(store, clients, config.scopes, config.ttl);
   const consents = new ConsentService(store, config.ttl.consentReceipt);
   const delivery = createDelivery(config.delivery, logger);
+  const deliveryQueue = new DeliveryQueue(delivery, logger);
   const consentRequests = new ConsentRequests(store);
   await users.start();
   await clients.start();
@@ -173,7 +177,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   const backendAuth = compose<Koa.Context>([
     requireAppClient(provider, clients),
     sessionRoutes(sessions, users).routes(),
-    otpRoutes(new OtpService(store, users, delivery, config.otp), sessions, config.otp.ttl).routes(),
+    otpRoutes(new OtpService(store, users, deliveryQueue, config.otp), sessions, config.otp.ttl).routes(),
   ] as Koa.Middleware[]);
   const jsonBody = compose<Koa.Context>([
     koaBody({ json: true, urlencoded: false, multipart: false, jsonLimit: '64kb', jsonStrict: true }),
@@ -243,6 +247,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     app, provider, store, users, clients, apps, resources, consents, delivery, logger,
     close: async () => {
       clearInterval(sweep);
+      await deliveryQueue.drain(DELIVERY_DRAIN_MS);
       await store.close();
     },
   };

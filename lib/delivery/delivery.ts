@@ -14,7 +14,11 @@ export interface Delivery {
 }
 
 export class DeliveryError extends Error {
-  constructor(readonly channel: 'email' | 'sms', reason: string) {
+  /**
+   * `reason` names the failure without the address or the text (it is logged);
+   * `permanent`: trying again cannot help (nothing configured, the message refused).
+   */
+  constructor(readonly channel: 'email' | 'sms', readonly reason: string, readonly permanent = false) {
     super(`${channel} delivery failed: ${reason}`);
   }
 }
@@ -38,38 +42,43 @@ export function createDelivery(config: DeliveryConfig, logger: Logger): Delivery
   const transport = config.smtpUrl ? nodemailer.createTransport(config.smtpUrl) : undefined;
 
   async function email({ to, subject, text }: { to: string; subject: string; text: string }): Promise<void> {
-    if (!transport) throw new DeliveryError('email', 'no SMTP server is configured (SMTP_URL)');
+    if (!transport) throw new DeliveryError('email', 'no SMTP server is configured (SMTP_URL)', true);
     try {
       await transport.sendMail({ from: config.smtpFrom, to, subject, text });
     } catch (err) {
-      logger.warn({ err: { message: (err as Error).message } }, 'email delivery failed');
-      throw new DeliveryError('email', 'the SMTP server did not accept the message');
+      // the SMTP server's own message may quote the recipient: only its codes are logged
+      const { code, responseCode } = err as { code?: string; responseCode?: number };
+      logger.warn({ err: { code, responseCode } }, 'email delivery failed');
+      // SMTP 5xx: the server refused the message for good
+      throw new DeliveryError('email', 'the SMTP server did not accept the message', responseCode !== undefined && responseCode >= 500);
     }
   }
 
   /** Retries timeouts, network errors and 5xx with backoff; a 4xx is final. */
   async function sms({ to, text }: { to: string; text: string }): Promise<void> {
     const url = config.smsWebhookUrl;
-    if (!url) throw new DeliveryError('sms', 'no SMS gateway is configured (SMS_WEBHOOK_URL)');
+    if (!url) throw new DeliveryError('sms', 'no SMS gateway is configured (SMS_WEBHOOK_URL)', true);
     const body = JSON.stringify({ to, text });
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (config.smsWebhookSecret) {
       headers['x-idp-signature'] = `sha256=${createHmac('sha256', config.smsWebhookSecret).update(body).digest('hex')}`;
     }
     let reason = 'no attempt made';
+    let permanent = false;
     for (let attempt = 1; attempt <= config.smsAttempts; attempt += 1) {
       try {
         const response = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(config.smsTimeoutMs) });
         if (response.ok) return;
         reason = `the gateway answered ${response.status}`;
-        if (response.status < 500) break;
+        permanent = response.status < 500;
+        if (permanent) break;
       } catch (err) {
         reason = (err as Error).name === 'TimeoutError' ? 'the gateway did not answer in time' : 'the gateway could not be reached';
       }
       if (attempt < config.smsAttempts) await sleep(RETRY_BASE_MS * 2 ** (attempt - 1));
     }
     logger.warn({ reason }, 'sms delivery failed');
-    throw new DeliveryError('sms', reason);
+    throw new DeliveryError('sms', reason, permanent);
   }
 
   return { email, sms };

@@ -19,20 +19,31 @@ interface Limit {
 
 const digest = (value: string) => createHash('sha256').update(value).digest('base64url');
 
+/** What one code entry counted, kept on the request until its outcome is known. */
+interface Attempt {
+  counted: Array<{ limiter: RateLimiter; id: string }>;
+  /** this entry used the last code a limit allows */
+  last: boolean;
+  wrong: boolean;
+}
+
+const attempts = new WeakMap<Context, Attempt>();
+
 /**
- * Guessing of device user codes (RFC 8628 5.1): wrong codes are counted per browser session
+ * Guessing of device user codes (RFC 8628 5.1): code entries are counted per browser session
  * and per IP address in the store, so the count holds across every instance, and reaching
- * either limit locks code entry for that session or address. A locked caller is refused
+ * either limit locks code entry for that session or address. Each entry is counted before
+ * oidc-provider looks its code up (and given back unless the code was wrong), so that codes
+ * sent at once cannot all be checked before the first is counted. A locked caller is refused
  * before any code is looked up, so it cannot learn whether a guess would have been right.
  */
 export class UserCodeGuessing {
   private readonly limits: Limit[];
 
   constructor(store: Store) {
-    // rate-limiter-flexible refuses once more than `points` are spent: with limit - 1 points,
-    // the limit-th wrong code is the one that locks
+    // rate-limiter-flexible refuses once more than `points` are spent
     const limit = (name: string, wrongCodes: number) => store.rateLimiter({
-      name, points: wrongCodes - 1, duration: LOCK_SECONDS, blockDuration: LOCK_SECONDS,
+      name, points: wrongCodes, duration: LOCK_SECONDS, blockDuration: LOCK_SECONDS,
     });
     this.limits = [
       { limiter: limit('device-code-session', WRONG_CODES_PER_SESSION), key: (ctx) => {
@@ -43,22 +54,37 @@ export class UserCodeGuessing {
     ];
   }
 
-  /** Seconds the caller must still wait, or undefined when code entry is open. Counts nothing. */
-  async lockedFor(ctx: Context): Promise<number | undefined> {
-    return this.spend(ctx, 0);
-  }
-
-  /** Counts one wrong code; the seconds of the lock when this one reached a limit. */
-  async wrongCode(ctx: Context): Promise<number | undefined> {
-    return this.spend(ctx, 1);
-  }
-
-  private async spend(ctx: Context, points: number): Promise<number | undefined> {
-    const results = await Promise.all(this.limits.map(async ({ limiter, key }) => {
+  /**
+   * Counts a code entry before its code is checked. Seconds the caller must wait when code
+   * entry is locked (the entry then counts nowhere).
+   */
+  async attempt(ctx: Context): Promise<number | undefined> {
+    const counted = (await Promise.all(this.limits.map(async ({ limiter, key }) => {
       const id = key(ctx);
-      return id === undefined ? undefined : limiter.consume(id, points);
-    }));
-    const waits = results.filter((r) => r && !r.allowed).map((r) => Math.ceil(r!.retryAfterMs / 1000));
-    return waits.length ? Math.max(1, ...waits) : undefined;
+      return id === undefined ? undefined : { limiter, id, result: await limiter.consume(id) };
+    }))).filter((c) => c !== undefined);
+    const refused = counted.filter((c) => !c.result.allowed);
+    if (refused.length) {
+      await Promise.all(counted.filter((c) => c.result.allowed).map((c) => c.limiter.refund(c.id)));
+      return Math.max(1, ...refused.map((c) => Math.ceil(c.result.retryAfterMs / 1000)));
+    }
+    attempts.set(ctx, { counted, last: counted.some((c) => c.result.remaining === 0), wrong: false });
+    return undefined;
+  }
+
+  /** The entered code was wrong: it stays counted. The seconds of the lock when it was the last one allowed. */
+  wrongCode(ctx: Context): number | undefined {
+    const attempt = attempts.get(ctx);
+    if (!attempt) return undefined;
+    attempt.wrong = true;
+    return attempt.last ? LOCK_SECONDS : undefined;
+  }
+
+  /** After the request: an entry that was no wrong code (a right one, a confirmation, a cancel) is given back. */
+  async settle(ctx: Context): Promise<void> {
+    const attempt = attempts.get(ctx);
+    attempts.delete(ctx);
+    if (!attempt || attempt.wrong) return;
+    await Promise.all(attempt.counted.map((c) => c.limiter.refund(c.id)));
   }
 }

@@ -34,12 +34,18 @@ export function deviceFlow(store: Store): DeviceFlow {
   };
 
   async function aroundCodeEntry(ctx: Context, next: () => Promise<unknown>): Promise<void> {
-    // a locked session or address is refused before oidc-provider looks the code up
+    // counted (and a locked session or address refused) before oidc-provider looks the code up
     if (ctx.method === 'POST') {
-      const lock = await guessing.lockedFor(ctx);
+      const lock = await guessing.attempt(ctx);
       if (lock !== undefined) return sendLocked(ctx, lock);
+      try {
+        await next();
+      } finally {
+        await guessing.settle(ctx);
+      }
+    } else {
+      await next();
     }
-    await next();
     // verification_uri_complete: oidc-provider answers with a self-submitting form (script);
     // ours is the code page, prefilled, sent on by the user
     const routed = ctx as unknown as KoaContextWithOIDC;

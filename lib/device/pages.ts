@@ -67,7 +67,7 @@ export function devicePages(guessing: UserCodeGuessing): Pick<DeviceFlowFeature,
         return;
       }
       if (err.name === 'NotFoundError') {
-        const lock = await guessing.wrongCode(ctx);
+        const lock = guessing.wrongCode(ctx);
         if (lock !== undefined) return sendLocked(ctx, lock);
       }
       const typed = (err as { userCode?: string }).userCode;

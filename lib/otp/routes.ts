@@ -1,6 +1,5 @@
 import Router from '@koa/router';
 import * as yup from 'yup';
-import { DeliveryError } from '../delivery/delivery.js';
 import { ApiError } from '../http/errors.js';
 import { validateBody } from '../http/validate.js';
 import { callingClient } from '../sessions/app-client.js';
@@ -26,12 +25,7 @@ export function otpRoutes(otp: OtpService, sessions: SessionService, passcodeTtl
 
   router.post('/send', async (ctx) => {
     const { channel, identifier } = validateBody(sendSchema, ctx.request.body);
-    try {
-      await otp.send(channel, identifier);
-    } catch (err) {
-      if (err instanceof DeliveryError) throw new ApiError(503, `The passcode could not be sent by ${err.channel}`, { 'Retry-After': '30' });
-      throw err;
-    }
+    await otp.send(channel, identifier);
     ctx.body = { message: 'Passcode sent', expires_in: passcodeTtl };
   });
 

@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto
 import type { Store } from '../../adapters/index.js';
 import type { RateLimiter } from '../../adapters/store.js';
 import type { OtpConfig } from '../config.js';
-import type { Delivery } from '../delivery/delivery.js';
+import type { DeliveryQueue } from '../delivery/queue.js';
 import { withinLimit } from '../sessions/errors.js';
 import type { UserService } from '../users/service.js';
 
@@ -31,7 +31,7 @@ export class OtpService {
   constructor(
     private readonly store: Store,
     private readonly users: UserService,
-    private readonly delivery: Delivery,
+    private readonly delivery: DeliveryQueue,
     private readonly config: OtpConfig,
   ) {
     this.sends = store.rateLimiter({ name: 'otp-send', ...config.sendLimit });
@@ -41,7 +41,8 @@ export class OtpService {
   /**
    * Sends a new passcode to the user's verified email address or phone number. An identifier
    * that names nobody, or a user without a verified address on that channel, is answered the
-   * same way and nothing is sent. Throws DeliveryError when the channel fails.
+   * same way and nothing is sent. The message is only queued: neither the answer nor its time
+   * may depend on delivery, or they would tell which identifiers name a user.
    */
   async send(channel: OtpChannel, identifier: string): Promise<void> {
     const user = await this.users.findByIdentifier(identifier);
@@ -59,8 +60,7 @@ export class OtpService {
 
     const minutes = Math.max(1, Math.round(this.config.ttl / 60));
     const text = `Your sign-in code is ${passcode}. It expires in ${minutes} minute${minutes === 1 ? '' : 's'}. If you did not ask for it, ignore this message.`;
-    if (channel === 'email') await this.delivery.email({ to, subject: 'Your sign-in code', text });
-    else await this.delivery.sms({ to, text });
+    this.delivery.enqueue(channel === 'email' ? { channel, to, subject: 'Your sign-in code', text } : { channel, to, text });
   }
 
   /** The user id when `passcode` is the identified user's current passcode, which is then used up. */
@@ -69,10 +69,10 @@ export class OtpService {
     const key = user && passcodeKey(user.user_id);
     const stored = key ? await this.store.getJSON<StoredPasscode>(key) : undefined;
     if (!user || !key || !stored) return undefined;
-    if (!(await this.attempts.consume(`${user.user_id}:${stored.id}`)).allowed) {
-      await this.store.delete([key]);
-      return undefined;
-    }
+    // the count hangs on this passcode's id and outlives it (its window opens after the passcode
+    // was made), so a used-up passcode stays void without being deleted: a delete here could
+    // remove a newer passcode sent since it was read
+    if (!(await this.attempts.consume(`${user.user_id}:${stored.id}`)).allowed) return undefined;
     const expected = Buffer.from(stored.digest);
     const actual = Buffer.from(digestOf(stored.salt, passcode));
     if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) return undefined;

@@ -19,8 +19,6 @@ const GRACE_MS = 250;
 /** How long a poll record is kept: longer than any device code or CIBA request lives. */
 const RECORD_TTL = 3600;
 
-interface PollRecord { at: number; interval: number }
-
 /**
  * The polling interval of the device flow (RFC 8628) and CIBA poll mode, which oidc-provider
  * neither advertises nor enforces: `interval` is added to the device authorization and
@@ -42,16 +40,12 @@ export function pollInterval(store: Store, interval: number): Middleware {
     const code = param ? oidc.params?.[param] : undefined;
     if (typeof code !== 'string' || ctx.status !== 400 || body?.error !== 'authorization_pending') return;
 
-    const key = `poll:${createHash('sha256').update(code).digest('base64url')}`;
-    const now = Date.now();
-    const last = await store.getJSON<PollRecord>(key);
-    if (last && now - last.at < last.interval * 1000 - GRACE_MS) {
-      const slower = last.interval + SLOW_DOWN_STEP;
-      await store.putJSON(key, { at: now, interval: slower }, RECORD_TTL);
-      ctx.body = { error: 'slow_down', error_description: `polling too fast: wait at least ${slower} seconds between requests` };
-      return;
+    // one atomic step: of polls sent at once, only the first finds the interval over
+    const key = `poll-pace:${createHash('sha256').update(code).digest('base64url')}`;
+    const pace = await store.pace(key, { now: Date.now(), interval, step: SLOW_DOWN_STEP, toleranceMs: GRACE_MS, ttl: RECORD_TTL });
+    if (!pace.onTime) {
+      ctx.body = { error: 'slow_down', error_description: `polling too fast: wait at least ${pace.interval} seconds between requests` };
     }
-    await store.putJSON(key, { at: now, interval: last?.interval ?? interval }, RECORD_TTL);
   };
   // other endpoints pass straight through (no async layer on their path)
   return (ctx, next) => (POLLING_PATHS.test(ctx.path) ? around(ctx, next) : next());

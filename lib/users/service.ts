@@ -123,12 +123,12 @@ export class UserService {
    * is locked out (password-guessing.ts) the password is not checked at all.
    */
   async authenticate(identifier: string, password: string, source: GuessSource): Promise<PasswordCheck> {
-    const lockedFor = await this.guessing.attempt(identifier, source);
-    if (lockedFor !== undefined) return { outcome: 'locked', retryAfterSeconds: lockedFor };
     const user = await this.findStoredByIdentifier(identifier);
+    const lockedFor = await this.guessing.attempt(identifier, user?.user_id, source);
+    if (lockedFor !== undefined) return { outcome: 'locked', retryAfterSeconds: lockedFor };
     const ok = await verifyPassword(password, user?.password_hash ?? DECOY_HASH);
     if (!user || !ok || !user.password_hash) return { outcome: 'wrong' };
-    await this.guessing.succeeded(identifier, source);
+    await this.guessing.succeeded(user.user_id, source);
     const now = Math.floor(Date.now() / 1000);
     await this.write({ ...user, last_auth: now });
     return { outcome: 'signed-in', user: publicView({ ...user, last_auth: now }) };

@@ -161,6 +161,35 @@ export function storeContract(newStore: () => Store | Promise<Store>): void {
       expect((await limiter.consume('k2')).allowed).toBe(false);
     });
 
+    describe('pace', () => {
+      const options = { interval: 5, step: 5, toleranceMs: 250, ttl: 60 };
+
+      it('lets a first call through, slows a call that comes too soon by step each time, and lets an on-time call through', async () => {
+        const t0 = Date.now();
+        expect(await store.pace('pace-1', { ...options, now: t0 })).toEqual({ onTime: true, interval: 5 });
+        expect(await store.pace('pace-1', { ...options, now: t0 + 1000 })).toEqual({ onTime: false, interval: 10 });
+        // measured from the previous call, against the lengthened interval; the tolerance counts
+        expect(await store.pace('pace-1', { ...options, now: t0 + 9000 })).toEqual({ onTime: false, interval: 15 });
+        expect(await store.pace('pace-1', { ...options, now: t0 + 9000 + 14_750 })).toEqual({ onTime: true, interval: 15 });
+        expect(await store.pace('pace-other', { ...options, now: t0 + 9000 })).toEqual({ onTime: true, interval: 5 });
+      });
+
+      it('lets exactly one of 20 concurrent first calls through', async () => {
+        const now = Date.now();
+        const paces = await Promise.all(Array.from({ length: 20 }, () => store.pace('pace-race', { ...options, now })));
+        expect(paces.filter((p) => p.onTime)).toHaveLength(1);
+        expect(paces.filter((p) => !p.onTime)).toHaveLength(19);
+        expect(Math.max(...paces.map((p) => p.interval))).toBe(5 + 19 * 5);
+      });
+
+      it('forgets a key ttl seconds after its last call', async () => {
+        const now = Date.now();
+        await store.pace('pace-ttl', { ...options, ttl: 1, now });
+        await sleep(1100);
+        expect(await store.pace('pace-ttl', { ...options, now: now + 1200 })).toEqual({ onTime: true, interval: 5 });
+      });
+    });
+
     it('delivers published messages to subscribers', async () => {
       const received: string[] = [];
       await store.subscribe('chan', (m) => received.push(m), () => {});

@@ -140,6 +140,19 @@ describe('CIBA', () => {
     expect(await oauthErrorOf(poll(id))).toMatchObject({ error: 'slow_down' });
   });
 
+  it('lets at most one of 10 concurrent polls through (the others get slow_down), each adding 5 seconds', async () => {
+    const user = await newUser(t);
+    for (let round = 0; round < 3; round += 1) {
+      const { auth_req_id: id } = await linkRequest(user);
+      const errors = (await Promise.all(Array.from({ length: 10 }, () => oauthErrorOf(poll(id))))).map((p) => p.error);
+      expect({ round, pending: errors.filter((e) => e === 'authorization_pending').length, slowDown: errors.filter((e) => e === 'slow_down').length })
+        .toEqual({ round, pending: 1, slowDown: 9 });
+      // nine too fast: 5 + 9 * 5, then one more
+      expect(await oauthErrorOf(poll(id)))
+        .toEqual({ status: 400, error: 'slow_down', error_description: 'polling too fast: wait at least 55 seconds between requests' });
+    }
+  });
+
   it('returns the link itself with channel link (user_id hint), under /cis, and sends nothing', async () => {
     const sent = sms.received.length + mailbox.received.length;
     const { status, body } = await backchannel({

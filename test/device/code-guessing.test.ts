@@ -55,6 +55,22 @@ describe('user code guessing', () => {
     expect(other.html).toContain('op.deviceConfirmForm');
   });
 
+  it('lets no guesses sent at once slip past the count: a right code among them is refused like the rest', async () => {
+    // each round: one wrong code short of the lock, then 29 wrong codes and the right one at once;
+    // counted before it is checked, the right code gets through only as the one attempt left (1 in 30)
+    let confirmed = 0;
+    for (let round = 0; round < 5; round += 1) {
+      const started = await oidc.initiateDeviceAuthorization(device.rp, { scope: 'openid' });
+      const user = new DevicePages(a, `192.0.2.${40 + round}`);
+      for (let i = 1; i < WRONG_CODES_PER_SESSION; i += 1) expect((await user.enter(WRONG)).status).toBe(400);
+      const codes = Array.from({ length: 30 }, (_, i) => (i === 15 ? started.user_code : WRONG));
+      const answers = await Promise.all(codes.map((code) => user.enter(code)));
+      expect(answers.filter((answer) => answer.status === 429).length).toBeGreaterThanOrEqual(29);
+      if (answers[15]!.html.includes('op.deviceConfirmForm')) confirmed += 1;
+    }
+    expect(confirmed).toBeLessThanOrEqual(2);
+  });
+
   it(`locks an address after ${WRONG_CODES_PER_IP} wrong codes, whatever the browser sessions`, async () => {
     const started = await oidc.initiateDeviceAuthorization(device.rp, { scope: 'openid' });
     const address = '192.0.2.20';

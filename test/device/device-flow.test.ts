@@ -22,6 +22,17 @@ describe('device flow (RFC 8628)', () => {
   });
   afterAll(() => t.close());
 
+  /** One poll's OAuth error and its description (openid-client's pollOnce keeps only the code). */
+  async function pollAnswer(deviceCode: string): Promise<{ error?: string; error_description?: string }> {
+    try {
+      await oidc.genericGrantRequest(device.rp, DEVICE_CODE_GRANT, { device_code: deviceCode });
+    } catch (err) {
+      if (err instanceof oidc.ResponseBodyError) return { error: err.error, ...(err.error_description ? { error_description: err.error_description } : {}) };
+      throw err;
+    }
+    throw new Error('expected an OAuth error, got tokens');
+  }
+
   it('answers the seed request with a typeable user code, the verification URIs, expires_in 600 and interval', async () => {
     // seed 002's sample body, verbatim apart from the credentials (loginType is deprecated and ignored)
     const res = await fetch(`${t.issuer}/device/auth`, {
@@ -83,6 +94,25 @@ describe('device flow (RFC 8628)', () => {
     // a user halfway (code entered, not yet allowed) changes nothing for the device, which polls again at once
     await person().enter(started.user_code);
     expect(await pollOnce(device.rp, started.device_code)).toEqual({ error: 'slow_down' });
+  });
+
+  it('adds 5 seconds to the interval with each slow_down (RFC 8628 3.5)', async () => {
+    const started = await oidc.initiateDeviceAuthorization(device.rp, { scope: 'openid' });
+    expect(await pollAnswer(started.device_code)).toMatchObject({ error: 'authorization_pending' });
+    expect(await pollAnswer(started.device_code))
+      .toEqual({ error: 'slow_down', error_description: 'polling too fast: wait at least 10 seconds between requests' });
+    expect(await pollAnswer(started.device_code))
+      .toEqual({ error: 'slow_down', error_description: 'polling too fast: wait at least 15 seconds between requests' });
+  });
+
+  it('lets at most one of 10 concurrent polls through: the others get slow_down', async () => {
+    for (let round = 0; round < 3; round += 1) {
+      const started = await oidc.initiateDeviceAuthorization(device.rp, { scope: 'openid' });
+      const answers = await Promise.all(Array.from({ length: 10 }, () => pollAnswer(started.device_code)));
+      const errors = answers.map((a) => a.error);
+      expect({ round, pending: errors.filter((e) => e === 'authorization_pending').length, slowDown: errors.filter((e) => e === 'slow_down').length })
+        .toEqual({ round, pending: 1, slowDown: 9 });
+    }
   });
 
   it('answers access_denied after the user cancelled on the confirmation page', async () => {

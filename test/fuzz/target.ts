@@ -169,7 +169,7 @@ class StoreWatch {
  * Writes a refused request may make, by design: failed attempts are counted (rate limits,
  * wrong device codes, wrong passcodes) and polling is timed (slow_down).
  */
-export const COUNTED_ATTEMPTS = [/^ratelimit:/, /^poll:/, /^otp:/];
+export const COUNTED_ATTEMPTS = [/^ratelimit:/, /^poll-pace:/, /^otp:/];
 
 export interface FuzzTarget {
   idp: IdpProcess;
@@ -181,7 +181,7 @@ export interface FuzzTarget {
 
 /**
  * The server process on a Redis of its own (keyspace notifications on), with working email
- * and SMS delivery (a refused delivery is a 503 by design, not what is fuzzed here).
+ * and SMS delivery (a refused CIBA delivery is a 503 by design, not what is fuzzed here).
  */
 export async function startFuzzTarget(config: Record<string, unknown> = {}): Promise<FuzzTarget> {
   const redis: OwnRedis = await startOwnRedis(['--notify-keyspace-events', 'Kg$lshz']);

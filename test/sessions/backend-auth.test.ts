@@ -7,7 +7,7 @@ import { Browser } from '../support/browserless.js';
 import { freePort } from '../support/global-setup.js';
 import { api, clientCredentialsToken, createFixture, startIdp, type Fixture, type TestIdp } from '../support/idp.js';
 import { createThirdParty } from '../support/consent.js';
-import { LOCK_SECONDS, WRONG_PASSWORDS_PER_SOURCE } from '../../lib/users/password-guessing.js';
+import { LOCK_SECONDS, WRONG_PASSWORDS_PER_ACCOUNT, WRONG_PASSWORDS_PER_SOURCE } from '../../lib/users/password-guessing.js';
 import {
   authorize, backend, browserSignIn, createAppClient, createApplication, idTokenClaims, passcodeIn, startMailbox, type AppClient,
 } from './support.js';
@@ -59,15 +59,15 @@ describe('backend authentication and IdP sessions', () => {
   const passwordLogin = (app: AppClient, body: Record<string, unknown> = {}) =>
     backend(t, app, 'password/authenticate', { identifier: fx.user.email, password: fx.user.password, ...body });
 
-  /** Asks for a passcode for the user and reads it from the email or SMS that reached the user. */
+  /** Asks for a passcode for the user and reads it from the email or SMS that reached the user (after the answer: delivery is queued). */
   async function sendPasscode(channel: 'email' | 'sms'): Promise<string> {
-    const { received: mails } = mailbox;
-    const before = channel === 'email' ? mails.length : texts.length;
+    const before = channel === 'email' ? mailbox.received.length : texts.length;
     const sent = await backend(t, appA, 'otp/send', { channel, identifier: fx.user.email });
     expect(sent).toMatchObject({ status: 200, body: { expires_in: 300 } });
-    if (channel === 'email') expect(mails[before]?.to).toEqual([fx.user.email]);
-    else expect(texts[before]?.to).toBe(phone);
-    return passcodeIn(channel === 'email' ? mails[before]!.text : texts[before]!.text)!;
+    if (channel === 'email') return passcodeIn((await mailbox.next(fx.user.email, before)).text)!;
+    for (let waited = 0; waited < 250 && texts.length === before; waited += 1) await sleep(20);
+    expect(texts[before]?.to).toBe(phone);
+    return passcodeIn(texts[before]!.text)!;
   }
 
   it('follows the seed: sign in at app A, silent authentication from app B, logout, then "Session not found"', async () => {
@@ -129,6 +129,53 @@ describe('backend authentication and IdP sessions', () => {
     expect((await attempt(appB, 'the right passphrase')).status).toBe(200);
   });
 
+  /** A user reachable by three spellings (email, username, phone number), and a password attempt by any of them. */
+  async function threeSpellings() {
+    const n = randomInt(1_000_000_000);
+    const spellings = [`spelled-${n}@example.com`, `spelled-${n}`, `+1666${String(n).padStart(9, '0').slice(-7)}`];
+    const created = await api(t, 'POST', '/v1/users', {
+      email: spellings[0], email_verified: true, username: spellings[1], phone_number: spellings[2], password: 'the right passphrase',
+    });
+    expect(created.status).toBe(201);
+    const attempt = (app: AppClient, i: number, password = 'wrong password') =>
+      backend(t, app, 'password/authenticate', { identifier: spellings[i % 3]!, password });
+    return { spellings, attempt };
+  }
+  const lockedOut = { status: 429, body: { message: 'Too many wrong passwords for this identifier; try again later', error_code: 429 } };
+
+  it(`counts the ${WRONG_PASSWORDS_PER_SOURCE} wrong passwords of one source per account, whichever identifier spells it`, async () => {
+    const { attempt } = await threeSpellings();
+    const app = await createAppClient(t, fx.appId);
+    for (let i = 0; i < WRONG_PASSWORDS_PER_SOURCE; i += 1) expect((await attempt(app, i)).status).toBe(400);
+    for (let i = 0; i < 3; i += 1) expect(await attempt(app, i, 'the right passphrase')).toMatchObject(lockedOut);
+  });
+
+  it(`counts the ${WRONG_PASSWORDS_PER_ACCOUNT} wrong passwords from everywhere per account: 99 spread over its identifiers leave it open, the 100th locks every spelling`, async () => {
+    const { attempt } = await threeSpellings();
+    // one source may try only 10: ten apps' backends guess, each over all three spellings
+    const sources = await Promise.all(Array.from({ length: WRONG_PASSWORDS_PER_ACCOUNT / WRONG_PASSWORDS_PER_SOURCE + 1 }, () => createAppClient(t, fx.appId)));
+    const guesses = (app: AppClient, count: number) => Promise.all(Array.from({ length: count }, async (_, i) => (await attempt(app, i)).status));
+    const statuses = (await Promise.all(sources.slice(0, -1).map((app, s) => guesses(app, s === 0 ? WRONG_PASSWORDS_PER_SOURCE - 1 : WRONG_PASSWORDS_PER_SOURCE)))).flat();
+    expect(statuses).toEqual(Array(WRONG_PASSWORDS_PER_ACCOUNT - 1).fill(400));
+    // 99: the right password still works (and gives its attempt back)
+    expect((await attempt(sources[0]!, 0, 'the right passphrase')).status).toBe(200);
+    expect((await attempt(sources[0]!, 1)).status).toBe(400);
+    // 100: locked for everyone, by every identifier, even with the right password
+    for (let i = 0; i < 3; i += 1) expect(await attempt(sources.at(-1)!, i, 'the right passphrase')).toMatchObject(lockedOut);
+  }, 120_000);
+
+  it('lets a source that is locked out spend nothing on the account\'s other limits: the owner elsewhere still signs in', async () => {
+    const { attempt } = await threeSpellings();
+    const [attacker, owner] = await Promise.all([createAppClient(t, fx.appId), createAppClient(t, fx.appId)]);
+    for (let i = 0; i < WRONG_PASSWORDS_PER_SOURCE; i += 1) expect((await attempt(attacker, i)).status).toBe(400);
+    // far more refused attempts than the account's own limit leaves
+    for (let batch = 0; batch < 10; batch += 1) {
+      const refused = await Promise.all(Array.from({ length: 10 }, (_, i) => attempt(attacker, i)));
+      expect(refused.map((r) => r.status)).toEqual(Array(10).fill(429));
+    }
+    expect((await attempt(owner, 0, 'the right passphrase')).status).toBe(200);
+  });
+
   it('signs in with a passcode sent by email, once only', async () => {
     const passcode = await sendPasscode('email');
     const signedIn = await backend(t, appA, 'otp/authenticate', { identifier: fx.user.email, passcode });
@@ -153,6 +200,27 @@ describe('backend authentication and IdP sessions', () => {
       expect((await backend(t, appA, 'otp/authenticate', { identifier: fx.user.email, passcode: wrong })).status).toBe(400);
     }
     expect(await backend(t, appA, 'otp/authenticate', { identifier: fx.user.email, passcode }))
+      .toMatchObject({ status: 400, body: { message: 'The passcode is invalid or expired' } });
+  });
+
+  it('accepts the right passcode after four wrong tries', async () => {
+    const passcode = await sendPasscode('email');
+    const wrong = passcode === '000000' ? '000001' : '000000';
+    for (let i = 0; i < 4; i += 1) {
+      expect(await backend(t, appA, 'otp/authenticate', { identifier: fx.user.email, passcode: wrong }))
+        .toMatchObject({ status: 400, body: { message: 'The passcode is invalid or expired' } });
+    }
+    expect((await backend(t, appA, 'otp/authenticate', { identifier: fx.user.email, passcode })).status).toBe(200);
+  });
+
+  it('counts wrong passcodes per user, whichever identifier spells it, and tries sent at once one by one', async () => {
+    const passcode = await sendPasscode('sms');
+    const wrong = passcode === '000000' ? '000001' : '000000';
+    // five wrong tries at once, by email address and phone number
+    const tries = await Promise.all(Array.from({ length: 5 }, (_, i) =>
+      backend(t, appA, 'otp/authenticate', { identifier: i % 2 ? phone : fx.user.email, passcode: wrong })));
+    expect(tries.map((r) => r.status)).toEqual([400, 400, 400, 400, 400]);
+    expect(await backend(t, appA, 'otp/authenticate', { identifier: phone, passcode }))
       .toMatchObject({ status: 400, body: { message: 'The passcode is invalid or expired' } });
   });
 

@@ -32,6 +32,21 @@ export function requestLog(logger: Logger): Middleware {
 }
 
 /**
+ * Koa's `error` event: an error no handler answered, mostly a client that cut its connection
+ * off mid-request. Koa's default listener prints the stack to stderr; here it is one log line
+ * without a stack (a client's broken connection is not our failure: debug).
+ */
+export function unhandledRequestError(logger: Logger): (err: Error & { code?: string; status?: number; expose?: boolean }) => void {
+  return (err) => {
+    const byClient = err.expose || (err.status !== undefined && err.status < 500)
+      || /^(?:HPE_|ECONNRESET$|EPIPE$|ECONNABORTED$|ERR_STREAM_PREMATURE_CLOSE$)/.test(err.code ?? '');
+    const fields = { err: { name: err.name, message: err.message, code: err.code } };
+    if (byClient) logger.debug(fields, 'request ended early');
+    else logger.error(fields, 'request failed outside every handler');
+  };
+}
+
+/**
  * A warning for a condition that repeats while it lasts (Redis unreachable: an error on every
  * reconnection attempt): the first at once, then at most one per interval with the number of
  * the others, so that the cause is in the log without flooding it.

@@ -14,10 +14,10 @@ import { refuseUnsafeJson } from './validate.js';
  */
 
 /** Headers of a 415 for a content coding: the only one we read. */
-export const ACCEPT_IDENTITY = { 'Accept-Encoding': 'identity' };
+const ACCEPT_IDENTITY = { 'Accept-Encoding': 'identity' };
 
 /** Why a request body's content coding cannot be read (415), or undefined when it can. */
-export function codingProblem(ctx: Context): string | undefined {
+function codingProblem(ctx: Context): string | undefined {
   const coding = ctx.get('content-encoding').trim().toLowerCase();
   if (!coding || coding === 'identity') return undefined;
   // a header on a request without a body (a GET) labels nothing
@@ -26,7 +26,7 @@ export function codingProblem(ctx: Context): string | undefined {
 }
 
 /** Why one of our parsers cannot read a body (415), or undefined when it can: coding, then charset. */
-export function unreadableBody(ctx: Context): string | undefined {
+function unreadableBody(ctx: Context): string | undefined {
   const coding = codingProblem(ctx);
   if (coding || !ctx.get('content-type')) return coding;
   const charset = ctx.request.charset.toLowerCase();
@@ -77,8 +77,8 @@ export function jsonBody(): Middleware {
   ] as Middleware[]);
 }
 
-/** An error for a page's error handler: its status and a message fit to show. */
-export class BodyError extends Error {
+/** An error for a page's error handler (htmlErrors): its status, and `expose`: the message is fit to show. */
+class BodyError extends Error {
   readonly expose = true;
   constructor(readonly status: number, message: string) {
     super(message);

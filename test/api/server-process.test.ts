@@ -100,13 +100,15 @@ describe('the IdP process', () => {
       ['idp.json', '[1, 2]', 'invalid configuration: IDP_CONFIG: must be a mapping of settings'],
       ['idp.json', '{"ttl":{"session":{"a":1}}}', 'invalid configuration: IDP_CONFIG: ttl.session must be a `number` type'],
     ];
-    for (const [name, content, line] of cases) {
-      const file = join(dir, `${cases.findIndex((c) => c[1] === content)}-${name}`);
+    // one process per file, all at once: each only reads its configuration and stops
+    const outcomes = await Promise.all(cases.map(async ([name, content], index) => {
+      const file = join(dir, `${index}-${name}`);
       writeFileSync(file, content);
       const proc = run({ PORT: '0', IDP_CONFIG: file });
       children.push(proc.child);
-      expect({ content, exit: await proc.exited, output: proc.output().trim() }).toEqual({ content, exit: 2, output: line });
-    }
+      return { content, exit: await proc.exited, output: proc.output().trim() };
+    }));
+    expect(outcomes).toEqual(cases.map(([, content, line]) => ({ content, exit: 2, output: line })));
     // an environment variable of any name, `constructor` and `toString` included, is not the IdP's business
     const port = await freePort();
     const proc = run({ PORT: String(port), NODE_ENV: 'development', constructor: 'x', toString: '1' });
@@ -114,7 +116,7 @@ describe('the IdP process', () => {
     await waitFor(() => proc.output().includes('"msg":"listening"'), 'listening');
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
-  });
+  }, 90_000);
 
   it('refuses production without a client secret hash key', async () => {
     const proc = run({ PORT: '0', NODE_ENV: 'production' });

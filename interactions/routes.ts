@@ -1,12 +1,12 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
-import { koaBody } from 'koa-body';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import type { UserService } from '../lib/users/service.js';
 import { pathPrefix } from '../lib/http/prefix.js';
 import { isStoreUnavailable } from '../lib/http/errors.js';
+import { formBody } from '../lib/http/body.js';
 import { renderPage } from '../views/layout.js';
 import { loginView } from '../views/login.js';
 import { errorView } from '../views/messages.js';
@@ -113,7 +113,7 @@ export function interactionRoutes({ provider, users, csrfKey, uiLocales, thirdPa
     return finish(ctx, await thirdPartyConsent.apply(found, client, decision), decision.approved);
   });
 
-  router.post('/interaction/:uid/login', koaBody({ urlencoded: true, json: false, multipart: false, formLimit: '16kb' }), async (ctx) => {
+  router.post('/interaction/:uid/login', formBody('16kb'), async (ctx) => {
     const found = await details(ctx);
     if (!found) return;
     const form = (ctx.request.body ?? {}) as Record<string, unknown>;

@@ -1,15 +1,14 @@
 import Koa from 'koa';
 import mount from 'koa-mount';
 import compose from 'koa-compose';
-import { koaBody } from 'koa-body';
 import Provider from 'oidc-provider';
 import { createStore, type Store } from '../adapters/index.js';
 import type { Config } from './config.js';
-import { createLogger, requestLog, throttledWarning, type Logger } from './logger.js';
+import { createLogger, requestLog, throttledWarning, unhandledRequestError, type Logger } from './logger.js';
 import { ApiError, isStoreUnavailable, jsonErrors } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { isUsableOrigin, refuseUnusableOrigin } from './http/request-origin.js';
-import { refuseUnsafeJson } from './http/validate.js';
+import { jsonBody, refuseEncodedOAuthBody } from './http/body.js';
 import { requireManagementPermission } from './http/admin-auth.js';
 import { pathPrefix, SEED_PREFIX } from './http/prefix.js';
 import { SecretHasher } from './clients/secrets.js';
@@ -85,11 +84,15 @@ function htmlErrors(logger: Logger): Koa.Middleware {
     try {
       await next();
     } catch (err) {
-      const status = (err as { status?: number }).status;
+      const { status, expose } = err as { status?: number; expose?: boolean };
       ctx.status = status && status >= 400 && status < 500 ? status : isStoreUnavailable(err) ? 503 : 500;
       if (ctx.status >= 500) logger.error({ err: { message: (err as Error).message } }, 'page failed');
       if (ctx.status === 503) ctx.set('Retry-After', '1');
-      const page = renderPage({ title: 'Error', body: errorView('Something went wrong', 'Return to the application and try again.') });
+      // a refused form body (BodyError) says what was wrong with it
+      const view = ctx.status < 500 && expose
+        ? errorView('This request could not be read', (err as Error).message)
+        : errorView('Something went wrong', 'Return to the application and try again.');
+      const page = renderPage({ title: 'Error', body: view });
       ctx.set(page.headers);
       ctx.type = 'html';
       ctx.body = page.html;
@@ -138,6 +141,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   memoizeClientInstances(provider, clientModel);
   provider.maxIpsCount = TRUSTED_PROXY_HOPS;
   provider.use(storeOutageAnswers(provider));
+  provider.use(refuseEncodedOAuthBody());
   provider.use(sameSitePerClient(config.publicUrl.startsWith('https://')));
   provider.use(pollInterval(store, POLL_INTERVAL_SECONDS));
   provider.use(device.middleware);
@@ -179,13 +183,9 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     sessionRoutes(sessions, users).routes(),
     otpRoutes(new OtpService(store, users, deliveryQueue, config.otp), sessions, config.otp.ttl).routes(),
   ] as Koa.Middleware[]);
-  const jsonBody = compose<Koa.Context>([
-    koaBody({ json: true, urlencoded: false, multipart: false, jsonLimit: '64kb', jsonStrict: true }),
-    refuseUnsafeJson(),
-  ] as Koa.Middleware[]);
   const api = compose<Koa.Context>([
     jsonErrors(logger),
-    jsonBody,
+    jsonBody(),
     (ctx, next) => {
       if (ctx.path === '/v1/me' || ctx.path.startsWith('/v1/me/')) return selfService(ctx, next);
       if (requiredPermission(ctx.method, ctx.path).area === BACKEND_AUTH_AREA) return backendAuth(ctx, next);
@@ -202,7 +202,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   ] as Koa.Middleware[]);
   const backchannelComplete = compose<Koa.Context>([
     jsonErrors(logger),
-    jsonBody,
+    jsonBody(),
     requireUserToken(provider),
     cibaCompleteRoutes({ provider, store }).routes(),
   ] as Koa.Middleware[]);
@@ -229,6 +229,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   app.maxIpsCount = TRUSTED_PROXY_HOPS;
   // the provider runs on this app's context when mounted, so its signed cookies use these keys
   app.keys = cookieKeys;
+  app.on('error', unhandledRequestError(logger));
   app.use(requestLog(logger));
   // oidc-provider derives its mount path (and so every URL it builds) from req.originalUrl
   app.use((ctx, next) => {

@@ -3,6 +3,7 @@ import YAML from 'yaml';
 import * as yup from 'yup';
 import type { DeliveryConfig } from './delivery/delivery.js';
 import { type HostPort, type RedisAuth, type RedisTopology, hashTagOf } from '../adapters/redis-connection.js';
+import { typeMismatch, unsafeJson } from './http/validate.js';
 
 /**
  * Every setting of the IdP, validated once at start. Environment variables carry the
@@ -108,6 +109,8 @@ const envSchema = yup.object({
   LOG_LEVEL: yup.string().oneOf(LOG_LEVELS).optional(),
 });
 
+const ENV_NAMES = Object.keys(envSchema.fields);
+
 export type FileConfig = yup.InferType<typeof fileSchema>;
 export type TtlConfig = FileConfig['ttl'];
 export type OtpConfig = FileConfig['otp'];
@@ -207,6 +210,19 @@ function redisTopology(e: Env, keyPrefix: string): RedisTopology | undefined {
   return e.REDIS_URL ? { kind: 'single', url: e.REDIS_URL } : undefined;
 }
 
+/**
+ * IDP_CONFIG's content, before the schema sees it: a mapping, with no member named like a
+ * built-in of every object (`__proto__`, `constructor`, `toString`: yup looked such a name up
+ * in its schema, found Object's, and failed with a TypeError) and no value of the wrong kind.
+ */
+function fileSettings(raw: unknown): Record<string, unknown> {
+  if (raw === null || raw === undefined) return {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError('invalid configuration: IDP_CONFIG: must be a mapping of settings');
+  const problem = unsafeJson(raw) ?? typeMismatch(fileSchema, raw);
+  if (problem) throw new ConfigError(`invalid configuration: IDP_CONFIG: ${problem}`);
+  return raw as Record<string, unknown>;
+}
+
 function readConfigFile(path: string): unknown {
   let text: string;
   try {
@@ -223,12 +239,11 @@ function readConfigFile(path: string): unknown {
 
 /** Builds the configuration from the environment (and IDP_CONFIG); throws ConfigError naming the key. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<FileConfig> = {}): Config {
-  const e = validate(envSchema, {
-    ...env,
-    PORT: env.PORT === undefined || env.PORT === '' ? undefined : env.PORT,
-  }, '');
-  const raw = e.IDP_CONFIG ? readConfigFile(e.IDP_CONFIG) ?? {} : {};
-  const file = validate(fileSchema, { ...(raw as object), ...overrides }, 'IDP_CONFIG');
+  // only the variables the IdP reads: the environment may hold any name, `constructor` included
+  const ours = Object.fromEntries(ENV_NAMES.filter((name) => env[name] !== undefined).map((name) => [name, env[name]]));
+  const e = validate(envSchema, { ...ours, PORT: env.PORT === undefined || env.PORT === '' ? undefined : env.PORT }, '');
+  const raw = e.IDP_CONFIG ? fileSettings(readConfigFile(e.IDP_CONFIG)) : {};
+  const file = validate(fileSchema, { ...raw, ...overrides }, 'IDP_CONFIG');
   const production = e.NODE_ENV === 'production';
 
   if (Boolean(e.IDP_ADMIN_CLIENT_ID) !== Boolean(e.IDP_ADMIN_CLIENT_SECRET)) {

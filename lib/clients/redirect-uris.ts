@@ -9,6 +9,9 @@ const REVERSE_DOMAIN_SCHEME = /^[a-z][a-z0-9-]*(\.[a-z0-9-]+)+$/;
 
 export type ClientType = 'web' | 'native';
 
+/** Whitespace and C0/C1 controls: the URL parser drops tabs and line breaks and encodes spaces. */
+const NOT_IN_A_URI = /[\s\x00-\x1F\x7F-\x9F]/u;
+
 export function redirectUriProblem(value: string, clientType: ClientType): string | undefined {
   let url: URL;
   try {
@@ -16,6 +19,8 @@ export function redirectUriProblem(value: string, clientType: ClientType): strin
   } catch {
     return 'must be an absolute URI';
   }
+  // what is stored must be what is matched and sent: a URI the parser would rewrite is refused
+  if (NOT_IN_A_URI.test(value)) return 'must not contain spaces or control characters (CR, LF, tab, ...)';
   if (url.hash || value.includes('#')) return 'must not contain a fragment';
   if (url.username || url.password) return 'must not contain credentials';
   const scheme = url.protocol.slice(0, -1);

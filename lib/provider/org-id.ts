@@ -24,10 +24,14 @@ export function carryOrgId(ctx: KoaContextWithOIDC, value: string | undefined): 
     throw new errors.InvalidRequest('org_id must be 1 to 128 letters, digits or . _ : -');
   }
   // front-channel parameters are the user's to edit: org_id is taken only from a request the
-  // client pushed itself, authenticated, to the PAR endpoint
+  // client pushed itself, authenticated, to the PAR endpoint. A public client (PKCE only)
+  // authenticates nothing: whoever holds the app pushes whatever org_id they like.
   const pushed = ctx.oidc.route === 'pushed_authorization_request' || Boolean(ctx.oidc.entities.PushedAuthorizationRequest);
   if (value !== undefined && !pushed) {
     throw new errors.InvalidRequest('org_id is only accepted in a pushed authorization request (PAR)');
+  }
+  if (value !== undefined && ctx.oidc.client?.clientAuthMethod === 'none') {
+    throw new errors.InvalidRequest('org_id is only accepted from a client that authenticates (not from a public, PKCE-only client)');
   }
   const params = ctx.oidc.params!;
   if (value === undefined && typeof params.claims !== 'string') return;

@@ -105,6 +105,32 @@ describe('management API', () => {
       expect(res).toMatchObject({ status: 400, body: { message, error_code: 400 } });
     });
 
+    it('refuses a URI with a control character or space in every URI field, naming the field, before storing anything', async () => {
+      const clientPath = `/v1/applications/${appId}/clients`;
+      const created = await api(t, 'POST', clientPath, { name: 'URIs', redirect_uris: ['https://bank.example/cb'] });
+      expect(created.status).toBe(201);
+      const problem = 'must not contain spaces or control characters (CR, LF, tab, ...)';
+      // the URL parser drops tabs and line breaks and encodes spaces: each was stored raw and used normalised
+      for (const bad of ['https://bank.example/cb\r\nSet-Cookie: x=1', 'https://bank.example/c\nb', 'https://bank.example/c\tb', 'https://bank.example/c\u0000b',
+        'https://bank.example/c b', ' https://bank.example/cb', 'https://bank.example/cb\u007f', 'https://bank.example/cb\u0085', 'https://bank.example/cb\u2028']) {
+        const cases: Array<[string, string, Record<string, unknown>, string]> = [
+          ['POST', clientPath, { name: 'x', redirect_uris: [bad] }, `redirect_uris[0]: ${problem}`],
+          ['PUT', `${clientPath}/${created.body.client_id}`, { redirect_uris: ['https://bank.example/cb', bad] }, `redirect_uris[1]: ${problem}`],
+          ['PUT', `${clientPath}/${created.body.client_id}`, { post_logout_redirect_uris: [bad] }, `post_logout_redirect_uris[0]: ${problem}`],
+          ['POST', clientPath, { name: 'x', redirect_uris: ['https://tp.example/cb'], third_party: true, consent_uris: [bad] }, `consent_uris[0]: ${problem}`],
+          ['PUT', `${clientPath}/${created.body.client_id}`, { ciba_authorization: { enabled: true, login_uri: bad } }, `ciba_authorization.login_uri: ${problem}`],
+          ['POST', `/v1/applications/${appId}/resources`, { uri: bad, access_token_ttl: 600 }, `uri: ${problem}`],
+        ];
+        for (const [method, path, body, message] of cases) {
+          const answer = await api(t, method, path, body);
+          expect({ bad, path, sent: body, status: answer.status, answer: answer.body }).toEqual({ bad, path, sent: body, status: 400, answer: { message, error_code: 400 } });
+        }
+      }
+      expect((await api(t, 'GET', `${clientPath}/${created.body.client_id}`)).body).toMatchObject({
+        redirect_uris: ['https://bank.example/cb'], post_logout_redirect_uris: [], ciba_authorization: { enabled: false, login_uri: null },
+      });
+    });
+
     it.each([
       ['web', 'http://localhost:3000/cb'],
       ['web', 'http://127.0.0.1/cb'],

@@ -89,6 +89,35 @@ describe('the IdP process', () => {
     expect(proc.output().trim()).toBe('invalid configuration: IDP_CONFIG.ttl.accessToken: must be greater than or equal to 1');
   });
 
+  it('stops with one clear line on a configuration whose keys are built-ins of every object (__proto__, constructor, toString)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'idp-config-'));
+    const cases: Array<[string, string, string]> = [
+      ['idp.json', '{"__proto__":{"x":1}}', 'invalid configuration: IDP_CONFIG: field name not allowed: __proto__'],
+      ['idp.json', '{"ttl":{"session":60,"__proto__":{"polluted":true}}}', 'invalid configuration: IDP_CONFIG: field name not allowed: __proto__'],
+      ['idp.json', '{"constructor":{"prototype":{"x":1}}}', 'invalid configuration: IDP_CONFIG: field name not allowed: constructor'],
+      ['idp.yaml', 'otp:\n  sendLimit:\n    toString: 1\n', 'invalid configuration: IDP_CONFIG: field name not allowed: toString'],
+      ['idp.yaml', '__proto__:\n  admin: true\n', 'invalid configuration: IDP_CONFIG: field name not allowed: __proto__'],
+      ['idp.json', '[1, 2]', 'invalid configuration: IDP_CONFIG: must be a mapping of settings'],
+      ['idp.json', '{"ttl":{"session":{"a":1}}}', 'invalid configuration: IDP_CONFIG: ttl.session must be a `number` type'],
+    ];
+    // one process per file, all at once: each only reads its configuration and stops
+    const outcomes = await Promise.all(cases.map(async ([name, content], index) => {
+      const file = join(dir, `${index}-${name}`);
+      writeFileSync(file, content);
+      const proc = run({ PORT: '0', IDP_CONFIG: file });
+      children.push(proc.child);
+      return { content, exit: await proc.exited, output: proc.output().trim() };
+    }));
+    expect(outcomes).toEqual(cases.map(([, content, line]) => ({ content, exit: 2, output: line })));
+    // an environment variable of any name, `constructor` and `toString` included, is not the IdP's business
+    const port = await freePort();
+    const proc = run({ PORT: String(port), NODE_ENV: 'development', constructor: 'x', toString: '1' });
+    children.push(proc.child);
+    await waitFor(() => proc.output().includes('"msg":"listening"'), 'listening');
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+  }, 90_000);
+
   it('refuses production without a client secret hash key', async () => {
     const proc = run({ PORT: '0', NODE_ENV: 'production' });
     children.push(proc.child);

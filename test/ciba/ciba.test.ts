@@ -249,7 +249,13 @@ describe('CIBA', () => {
     // the client's words go out from the IdP's sender: no links, no addresses, one line
     for (const custom_message of ['Account locked, visit https://evil.example', 'Call us: help@evil.example', 'visit evil.example', 'two\nlines']) {
       expect(await refused({ request_context: JSON.stringify({ channel: 'link', login_hint_type: 'user_id', custom_message }), login_hint: user.user_id }))
-        .toMatchObject({ error: 'invalid_request' });
+        .toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/^request_context: custom_message must /) });
+    }
+    // addresses that passed before (the full table is custom-message.test.ts)
+    for (const [custom_message, reads] of [['open 203.0.113.7 and enter your password', 'an IP address'], ['evil .com', 'a host name'], ['evil(.)com', 'a written-out dot']]) {
+      expect(await refused({ request_context: JSON.stringify({ channel: 'sms', custom_message }) })).toEqual({
+        error: 'invalid_request', error_description: `request_context: custom_message must not contain anything that reads as ${reads}`, status: 400,
+      });
     }
     expect(await refused({ requested_expiry: '-1' })).toMatchObject({ error: 'invalid_request' });
 

@@ -170,6 +170,27 @@ describe('predefined claims and org_id', () => {
       });
     });
 
+    it('refuses org_id from a public (PKCE-only) client\'s PAR: it authenticates nothing, so its user would pick the org', async () => {
+      const created = await api(t, 'POST', `/v1/applications/${fx.appId}/clients`, {
+        name: 'Mobile', client_type: 'native', redirect_uris: ['com.example.app:/cb'], pkce: 'enforce_instead_of_secret', grant_types: ['authorization_code'],
+      });
+      expect(created.status).toBe(201);
+      const challenge = await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier());
+      const push = (params: Record<string, string>) => fetch(`${t.issuer}/request`, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          client_id: created.body.client_id, response_type: 'code', redirect_uri: 'com.example.app:/cb', scope: 'openid',
+          code_challenge: challenge, code_challenge_method: 'S256', ...params,
+        }),
+      }).then(async (response) => ({ status: response.status, body: await response.json() as Record<string, unknown> }));
+      expect(await push({ org_id: 'someone-elses-org' })).toEqual({
+        status: 400,
+        body: { error: 'invalid_request', error_description: 'org_id is only accepted from a client that authenticates (not from a public, PKCE-only client)' },
+      });
+      // the same request without org_id is pushed as usual
+      expect(await push({})).toEqual({ status: 201, body: { request_uri: expect.stringMatching(/^urn:ietf:params:oauth:request_uri:/), expires_in: expect.any(Number) } });
+    });
+
     it('takes org_id only from the parameter: a value slipped into `claims` is replaced or dropped', async () => {
       const rp = await client({});
       const forged = JSON.stringify({ id_token: { org_id: { value: 'someone-elses-org' }, email: null }, userinfo: { org_id: { value: 'x' } } });

@@ -146,6 +146,9 @@ const HEADER_NOISE: Record<string, fc.Arbitrary<string>> = {
   'x-forwarded-proto': fc.constantFrom('https', 'gopher', ''),
   'sec-fetch-mode': fc.constantFrom('navigate', 'cors', 'no-cors', 'garbage'),
   dpop: fc.constantFrom('eyJ.eyJ.x', 'garbage', 'eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6Im5vbmUifQ.e30.'),
+  // a body labelled compressed that is not (koa-body inflated it: 500 and a stack trace in the log)
+  'content-encoding': fc.constantFrom('gzip', 'deflate', 'br', 'x-gzip', 'gzip, identity', 'identity', 'compress', '', 'GZIP'),
+  'content-language': fc.constantFrom('en', '%00', 'a'.repeat(300)),
 };
 
 /** Mostly none (they would stop most requests early), else a few. */
@@ -252,7 +255,7 @@ export function jsonBody(valid: Record<string, unknown>): fc.Arbitrary<{ type?: 
     { weight: 1, arbitrary: hostileJson.map((value) => json(value)) },
     { weight: 1, arbitrary: fc.constantFrom('{"a":', '{"a":1}x', '\uFEFF{}', '{"a":1,"a":2}', '['.repeat(5000), '{"__proto__":{"roles":["admin"]},"name":"x"}', 'null', '"text"', '1e999', '')
       .map((text) => ({ type: 'application/json', bytes: utf8(text) })) },
-    { weight: 1, arbitrary: fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=latin1', 'application/jsonx', undefined)
+    { weight: 1, arbitrary: fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=latin1', 'application/json; charset=utf-16', 'application/json; charset=bogus', 'application/jsonx', undefined)
       .map((type) => ({ type, bytes: utf8(JSON.stringify(valid)) })) },
     // past the size limit, and valid JSON nested deeper than anything needs (recursive validators overflow their stack)
     { weight: 1, arbitrary: fc.tuple(field, huge).map(([name, text]) => json({ ...valid, [name]: text })) },

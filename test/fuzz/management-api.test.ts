@@ -5,6 +5,7 @@ import { startFuzzTarget, type FuzzTarget } from './target.js';
 import { bearerAuth, hostileText, jsonRequest, percentEncode, query, segment, valueFrom } from './hostile.js';
 import { buildWorld, FUZZ_CONFIG, type World } from './fixtures.js';
 import { timeoutOf } from './groups.js';
+import { managementAccepted } from './accepted.js';
 
 const RANDOM_ID = 'Xq3vJz1lK8mN0pR7sT2uW5yA4bC6dE9fG1hI3jK5lM7';
 
@@ -46,6 +47,7 @@ describe('fuzzing the management API', () => {
   let target: FuzzTarget;
   let w: World;
   let tokens: fc.Arbitrary<string>;
+  let accepted: ReturnType<typeof managementAccepted>;
   const kept = { appId: '', clientId: '', resourceId: '', userId: '' };
   const doomed = { appId: '', clientId: '', secretId: '', resourceId: '', userId: '' };
 
@@ -54,7 +56,9 @@ describe('fuzzing the management API', () => {
     w = await buildWorld(target.idp);
     const t = target.idp;
     const viewer = await created(t, `/v1/applications/${w.fx.appId}/clients`, { name: 'Viewer', grant_types: ['client_credentials'], scopes: [], roles: ['viewer'] });
-    tokens = bearerAuth([w.tokens.user, w.tokens.app, w.tokens.thirdParty, await clientCredentialsToken(t.issuer, viewer.client_id, viewer.client_secret)]);
+    const viewerToken = await clientCredentialsToken(t.issuer, viewer.client_id, viewer.client_secret);
+    tokens = bearerAuth([w.tokens.user, w.tokens.app, w.tokens.thirdParty, viewerToken]);
+    accepted = managementAccepted(w.tokens.admin, viewerToken);
 
     kept.appId = (await created(t, '/v1/applications', BODIES.app)).app_id;
     kept.resourceId = (await created(t, `/v1/applications/${kept.appId}/resources`, { uri: 'https://api.kept.example', access_token_ttl: 600 })).resource_id;
@@ -81,7 +85,7 @@ describe('fuzzing the management API', () => {
       { methods: ['POST', 'GET'], paths: fc.constantFrom('/v1/users', '/v1/users/', '/cis/v1/users'), body: BODIES.user },
       { methods: ['PUT', 'GET'], paths: segment([kept.userId, w.fx.user.user_id]).map((id) => `/v1/users/${id}`), body: BODIES.userChange },
       { methods: ['DELETE'], paths: segment([doomed.userId]).map((id) => `/v1/users/${id}`) },
-    ], w.tokens.admin, tokens));
+    ], w.tokens.admin, tokens), undefined, accepted);
   }, timeoutOf('managementUsers'));
 
   it('applications, clients, secrets and resources', async () => {
@@ -103,7 +107,7 @@ describe('fuzzing the management API', () => {
           `/v1/applications/${kept.appId}/clients/${doomed.clientId}/secrets/${doomed.secretId}`, `/v1/applications/${kept.appId}/resources/${doomed.resourceId}`,
         ),
       },
-    ], w.tokens.admin, tokens));
+    ], w.tokens.admin, tokens), undefined, accepted);
   }, timeoutOf('managementApplications'));
 
   it('consents, receipts, consent requests and unknown routes', async () => {
@@ -118,6 +122,6 @@ describe('fuzzing the management API', () => {
           .map(([area, rest]) => `/v1/${area}${rest === null ? '' : `/${rest}`}`),
         body: { name: 'x' },
       },
-    ], w.tokens.admin, tokens));
+    ], w.tokens.admin, tokens), undefined, accepted);
   }, timeoutOf('managementOther'));
 });

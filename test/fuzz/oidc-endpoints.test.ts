@@ -4,6 +4,7 @@ import { COUNTED_ATTEMPTS, startFuzzTarget, type FuzzTarget } from './target.js'
 import { basic, basicAuth, bearerAuth, hostileText, paramRequest, segment, valueFrom, type Template } from './hostile.js';
 import { buildWorld, CIBA_GRANT_TYPE, DEVICE_CODE_GRANT, FUZZ_CONFIG, THIRD_PARTY_REDIRECT, type World } from './fixtures.js';
 import { timeoutOf } from './groups.js';
+import { authorizationAccepted, backchannelAccepted, oauthAccepted, userinfoAccepted } from './accepted.js';
 
 /** The issuer's routes answer under /oidc and under the seed's /cis prefix. */
 const under = (...paths: string[]) => fc.constantFrom(...paths.flatMap((path) => [`/oidc${path}`, `/cis/oidc${path}`]));
@@ -81,7 +82,7 @@ describe('fuzzing the OAuth and OpenID Connect endpoints', () => {
         templates: [...authorizations, { params: { ...authorizations[0]!, prompt: 'none' } }].map((params) => ('params' in params ? params as Template : { params })),
       }) },
       { weight: 1, arbitrary: paramRequest({ methods: ['GET', 'POST'], paths: segment([RANDOM_TOKEN]).map((uid) => `/oidc/auth/${uid}`), known: {} }) },
-    ));
+    ), undefined, authorizationAccepted);
   }, timeoutOf('authorization'));
 
   it('token endpoint, every grant type', async () => {
@@ -111,7 +112,7 @@ describe('fuzzing the OAuth and OpenID Connect endpoints', () => {
         device_code: valueFrom([w.deviceCode]),
         auth_req_id: valueFrom([w.authReqId]),
       },
-    }), COUNTED_ATTEMPTS);
+    }), COUNTED_ATTEMPTS, oauthAccepted);
   }, timeoutOf('token'));
 
   it('pushed authorization requests', async () => {
@@ -122,7 +123,7 @@ describe('fuzzing the OAuth and OpenID Connect endpoints', () => {
         { params: { ...authorizations[1]!, org_id: 'acme', client_id: w.clients.app.id, client_secret: w.clients.app.secret } },
         { params: authorizations[2]!, authorization: basic(w.clients.thirdParty) },
       ],
-    }));
+    }), undefined, oauthAccepted);
   }, timeoutOf('par'));
 
   it('revocation and introspection', async () => {
@@ -142,7 +143,7 @@ describe('fuzzing the OAuth and OpenID Connect endpoints', () => {
         known: { ...known, token: valueFrom([w.tokens.user, w.tokens.app, w.tokens.idToken, RANDOM_TOKEN]) },
         templates: [{ params: { token: w.tokens.user }, authorization: basic(w.clients.app) }, { params: { token: w.tokens.app, client_id: w.clients.app.id, client_secret: w.clients.app.secret } }],
       }),
-    ));
+    ), undefined, oauthAccepted);
   }, timeoutOf('revocationAndIntrospection'));
 
   it('userinfo', async () => {
@@ -151,7 +152,7 @@ describe('fuzzing the OAuth and OpenID Connect endpoints', () => {
       authorization: bearerAuth([w.tokens.user, w.tokens.app, w.tokens.admin, w.tokens.idToken]),
       known: { access_token: valueFrom([w.tokens.user, w.tokens.app]), claims: hostileText },
       templates: [{ params: {}, authorization: `Bearer ${w.tokens.user}` }, { params: { access_token: w.tokens.user } }],
-    }));
+    }), undefined, userinfoAccepted(w.tokens.user));
   }, timeoutOf('userinfo'));
 
   it('RP-initiated logout', async () => {
@@ -171,7 +172,7 @@ describe('fuzzing the OAuth and OpenID Connect endpoints', () => {
         templates: [{ params: { id_token_hint: w.tokens.idToken, post_logout_redirect_uri: 'http://localhost:8080/bye', state: 'bye' } }, { params: { client_id: w.clients.app.id } }],
       }),
       paramRequest({ methods: ['POST', 'GET'], paths: under('/session/end/confirm', '/session/end/success'), known: logout }),
-    ));
+    ), undefined, oauthAccepted);
   }, timeoutOf('logout'));
 
   it('CIBA backchannel authentication', async () => {
@@ -197,7 +198,7 @@ describe('fuzzing the OAuth and OpenID Connect endpoints', () => {
         user_code: hostileText,
         client_notification_token: hostileText,
       },
-    }));
+    }), undefined, backchannelAccepted(w.clients.ciba.id));
   }, timeoutOf('backchannel'));
 
   it('device authorization and the code entry pages', async () => {
@@ -217,7 +218,7 @@ describe('fuzzing the OAuth and OpenID Connect endpoints', () => {
       }),
       paramRequest({ methods: ['GET'], paths: segment([RANDOM_TOKEN]).map((uid) => `/oidc/device/${uid}`), known: {} }),
     // oidc-provider renders the code page again after a wrong code with a new xsrf value, kept in the browser session
-    ), [...COUNTED_ATTEMPTS, /^oidc:Session:/]);
+    ), [...COUNTED_ATTEMPTS, /^oidc:Session:/], oauthAccepted);
   }, timeoutOf('device'));
 
   it('discovery, JWKS and routes that do not exist', async () => {
@@ -226,6 +227,6 @@ describe('fuzzing the OAuth and OpenID Connect endpoints', () => {
       paramRequest({ methods: ['GET', 'POST', 'OPTIONS'], paths: under('/.well-known/openid-configuration', '/jwks', '/.well-known/oauth-authorization-server'), known: {} }),
       fc.record({ method, path: fc.tuple(fc.constantFrom('/oidc/', '/cis/oidc/', '/', '/cis/', '/.well-known/'), segment(['auth', 'token', 'reg', 'interaction'])).map(([base, rest]) => base + rest) })
         .map(({ method: m, path }) => ({ method: m, path, headers: {} })),
-    ));
+    ), undefined, oauthAccepted);
   }, timeoutOf('discovery'));
 });

@@ -6,6 +6,7 @@ import { COUNTED_ATTEMPTS, startFuzzTarget, type FuzzTarget } from './target.js'
 import { bearerAuth, jsonRequest, paramRequest, segment, valueFrom } from './hostile.js';
 import { buildWorld, FUZZ_CONFIG, type World } from './fixtures.js';
 import { timeoutOf } from './groups.js';
+import { backendAuthAccepted, consentCallbackAccepted, hostedLoginAccepted, onlyWith } from './accepted.js';
 
 const RANDOM_HANDLE = 'Xq3vJz1lK8mN0pR7sT2uW5yA4bC6dE9fG1hI3jK5lM7';
 const both = (...paths: string[]) => fc.constantFrom(...paths.flatMap((path) => [path, `/cis${path}`]));
@@ -36,7 +37,7 @@ describe('fuzzing our own endpoints', () => {
         { params: { src_interaction: w.srcInteraction, approved: 'false' }, headers: { 'sec-fetch-mode': 'navigate' } },
       ],
     // by design a second answer to one interaction is refused and cancels the first (lib/consents/requests.ts)
-    }), [/^consent-settled:/]);
+    }), [/^consent-settled:/], consentCallbackAccepted(target.idp.url));
   }, timeoutOf('consentCallback'));
 
   it('CIBA completion', async () => {
@@ -44,7 +45,7 @@ describe('fuzzing our own endpoints', () => {
       methods: ['POST', 'GET', 'PUT'],
       paths: both('/auth/backchannel/complete'),
       body: { auth_req_id: w.authReqId, approved: false },
-    }], w.tokens.user, tokens));
+    }], w.tokens.user, tokens), undefined, onlyWith(w.tokens.user));
   }, timeoutOf('backchannelComplete'));
 
   it('backend authentication and IdP session APIs', async () => {
@@ -56,14 +57,14 @@ describe('fuzzing our own endpoints', () => {
       { methods: ['POST'], paths: auth('otp/send'), body: { channel: 'email', identifier: w.fx.user.email } },
       { methods: ['POST'], paths: auth('otp/authenticate'), body: { identifier: w.fx.user.email, passcode: '000000', session_id: w.sessionId } },
       { methods: ['POST', 'GET', 'DELETE'], paths: segment(['password', 'session', 'otp', '']).map((rest) => `/v1/auth/${rest}`) },
-    ], w.tokens.app, tokens), COUNTED_ATTEMPTS);
+    ], w.tokens.app, tokens), COUNTED_ATTEMPTS, backendAuthAccepted(w.tokens.app));
   }, timeoutOf('backendAuth'));
 
   it('self-service consents', async () => {
     await target.run('selfService', jsonRequest([
       { methods: ['GET', 'POST', 'DELETE'], paths: both('/v1/me/consents', '/v1/me', '/v1/me/') },
       { methods: ['DELETE', 'GET', 'PUT'], paths: segment([w.consentId, RANDOM_HANDLE]).map((id) => `/v1/me/consents/${id}`), body: {} },
-    ], w.tokens.user, tokens));
+    ], w.tokens.user, tokens), undefined, onlyWith(w.tokens.user));
   }, timeoutOf('selfService'));
 
   it('hosted login pages', async () => {
@@ -99,7 +100,7 @@ describe('fuzzing our own endpoints', () => {
         known: { uid: valueFrom([uid]) },
         templates: [{ params: {}, headers: { cookie } }],
       }).filter((sent) => !sent.path.endsWith('/abort') || !sent.headers.cookie),
-    ])));
+    ])), undefined, hostedLoginAccepted);
   }, timeoutOf('hostedLogin'));
 });
 

@@ -8,9 +8,15 @@ import {
 import { api, clientCredentialsToken, createFixture, uniquePrefix, type Fixture } from '../support/idp.js';
 import { startIdpProcess, type IdpProcess } from '../support/idp-process.js';
 import { startOwnRedis, until, type OwnRedis } from '../support/redis-server.js';
+import { COMMAND_TIMEOUT_MS } from '../../adapters/redis-connection.js';
 
-/** Not a timing measurement: a ceiling that tells "answers" from "hangs until the client gives up" (ioredis would queue for ~15 s). */
-const NO_HANG_MS = 10_000;
+/**
+ * README: every store call gives up after COMMAND_TIMEOUT_MS (2 s) while Redis is away, and a
+ * request answers 503 within 2 s per store call it waits on in turn. The probes wait on one or
+ * two (the management API finds the token, then its client): measured 1.0-2.03 s and 4.0 s. 1 s
+ * more covers the rest of the request on a loaded machine; a third wait in a row fails.
+ */
+const NO_HANG_MS = 2 * COMMAND_TIMEOUT_MS + 1_000;
 
 async function timed<T>(call: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const started = performance.now();
@@ -149,7 +155,7 @@ describe('Redis restarts and outages', () => {
         return { name, status: response.status, ms, type: response.headers.get('content-type'), body: await response.text() };
       }));
       for (const { name, status, ms, type, body } of answers) {
-        expect({ name, status, answered: ms < NO_HANG_MS }).toEqual({ name, status: 503, answered: true });
+        expect({ name, status, ms: ms < NO_HANG_MS ? `under ${NO_HANG_MS}` : ms }).toEqual({ name, status: 503, ms: `under ${NO_HANG_MS}` });
         if (!name.endsWith('Page')) expect(type).toMatch(/^application\/json/);
         expect(body).not.toMatch(/\n\s+at |node_modules/);
       }

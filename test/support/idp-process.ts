@@ -11,6 +11,9 @@ const SERVER = fileURLToPath(new URL('../../lib/server.js', import.meta.url));
 /** pino's level of `error` and above: what the server logs when a request failed on its side */
 const PINO_ERROR = 50;
 const KEPT_OUTPUT = 64 * 1024;
+/** a line of a stack trace, as Node prints one */
+const STACK_FRAME = /^\s+at \S.*:\d+:\d+\)?$/;
+const LOGGED_STACK = /\\n\s+at \S[^"]*:\d+:\d+/;
 
 export interface IdpProcessOptions {
   /** Redis: one server's URL (REDIS_URL) ... */
@@ -32,7 +35,7 @@ export interface IdpProcess extends IdpEndpoint {
   direct: string;
   port: number;
   pid: number;
-  /** error-level log lines written so far (a request that failed on the server side) */
+  /** error-level log lines and stack traces written so far (a request that failed on the server side) */
   errorLogs(): string[];
   /** the last output, to explain a failure */
   output(): string;
@@ -74,9 +77,12 @@ export async function startIdpProcess(options: IdpProcessOptions): Promise<IdpPr
     const lines = (partial + chunk.toString()).split('\n');
     partial = lines.pop()!;
     for (const line of lines) {
+      // a stack trace printed outside the logger (Koa's default error listener) is a failure too
+      if (STACK_FRAME.test(line)) errors.push(line);
       if (!line.startsWith('{')) continue;
       try {
-        if ((JSON.parse(line) as { level?: number }).level! >= PINO_ERROR) errors.push(line);
+        // a log line at error level, or one of any level that carries a stack ("\n    at f (file:1:2)")
+        if ((JSON.parse(line) as { level?: number }).level! >= PINO_ERROR || LOGGED_STACK.test(line)) errors.push(line);
       } catch { /* not a log line */ }
     }
   };

@@ -5,7 +5,7 @@ import { loadConfig, type Config, type FileConfig } from '../../lib/config.js';
 import { MemoryStore } from '../../adapters/memory-store.js';
 import { RedisStore } from '../../adapters/redis-store.js';
 import type { Store } from '../../adapters/index.js';
-import { createLogger } from '../../lib/logger.js';
+import { createLogger, type Logger } from '../../lib/logger.js';
 import { createListener } from '../../lib/listen.js';
 import { freePort } from './global-setup.js';
 
@@ -41,6 +41,8 @@ export interface StartOptions {
   tls?: { certFile: string; keyFile: string };
   /** more environment, e.g. MTLS_CERT_HEADER */
   env?: Record<string, string>;
+  /** the IdP's logger (default: silent) */
+  logger?: Logger;
 }
 
 /** A real IdP on a real listening port, as `npm start` would run it. */
@@ -58,7 +60,7 @@ export async function startIdp(options: StartOptions = {}): Promise<TestIdp> {
     ...options.env,
   }, { redisKeyPrefix: prefix, logLevel: 'silent', ...options.overrides });
   const store = newStore(options.store ?? 'redis', prefix);
-  const idp = await createIdp(config, { store, logger: createLogger('silent') });
+  const idp = await createIdp(config, { store, logger: options.logger ?? createLogger('silent') });
   const listen = (listener: Server, on: number) => new Promise<Server>((resolve) => {
     listener.listen(on, '127.0.0.1', () => resolve(listener));
   });

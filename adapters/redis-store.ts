@@ -1,8 +1,9 @@
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { AdapterPayload } from 'oidc-provider';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import {
-  type RateLimiter, type RateLimitOptions, type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS, rateLimiterOver,
+  type OidcAdapter, type RateLimiter, type RateLimitOptions, type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS, rateLimiterOver,
 } from './store.js';
+import { epochSeconds } from '../lib/time.js';
 import { alreadyConsumed } from './consume-error.js';
 import {
   type RedisClient, type RedisTopology, type Subscriber, closeRedis, connectRedis, connectSubscriber,
@@ -44,10 +45,14 @@ const LUA = {
     local id = redis.call('get', KEYS[1])
     if not id then return nil end
     return redis.call('hmget', ARGV[1] .. id, 'p', 'c')`,
-  // 1 = consumed by this call, 0 = consumed before, -1 = no such (or expired) record
+  // 1 = consumed by this call, 2 = consumed before but within the reuse window (ARGV[2]
+  // seconds, store.ts withinReuseWindow), 0 = consumed before, -1 = no such (or expired) record
   consume: `
     if redis.call('exists', KEYS[1]) == 0 then return -1 end
-    return redis.call('hsetnx', KEYS[1], 'c', ARGV[1])`,
+    if redis.call('hsetnx', KEYS[1], 'c', ARGV[1]) == 1 then return 1 end
+    local window = tonumber(ARGV[2])
+    if window > 0 and tonumber(ARGV[1]) - tonumber(redis.call('hget', KEYS[1], 'c')) <= window then return 2 end
+    return 0`,
   // deletes every record of a grant, then the index itself
   revokeGrant: `
     local members = redis.call('smembers', KEYS[1])
@@ -71,7 +76,7 @@ const LUA = {
 type ScriptedRedis = RedisClient & {
   oidcUpsert(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<void>;
   oidcFindByAlias(key: string, recordPrefix: string): Promise<Array<string | null> | null>;
-  oidcConsume(key: string, at: number): Promise<number>;
+  oidcConsume(key: string, at: number, reuseWindow: number): Promise<number>;
   oidcRevokeGrant(key: string, prefix: string): Promise<number>;
   storeClaim(key: string, owner: string): Promise<number>;
   storeRelease(key: string, owner: string): Promise<number>;
@@ -92,7 +97,7 @@ export class RedisStore implements Store {
   private subscriber?: Subscriber;
   private readonly handlers = new Map<string, (message: string) => void>();
   private readonly resyncs: Array<() => void> = [];
-  private readonly adapters = new Map<string, Adapter>();
+  private readonly adapters = new Map<string, OidcAdapter>();
 
   constructor(private readonly options: RedisStoreOptions) {
     this.topology = 'url' in options ? { kind: 'single', url: options.url } : options.topology;
@@ -199,7 +204,7 @@ export class RedisStore implements Store {
     await this.subscriber.subscribe(this.options.keyPrefix + channel);
   }
 
-  oidcAdapter(model: string): Adapter {
+  oidcAdapter(model: string): OidcAdapter {
     let adapter = this.adapters.get(model);
     if (!adapter) {
       adapter = new RedisOidcAdapter(this.redis, this.options.keyPrefix, model);
@@ -227,7 +232,7 @@ function parseRecord(fields: Array<string | null> | null): AdapterPayload | unde
   return consumed ? { ...parsed, consumed: Number(consumed) } : parsed;
 }
 
-class RedisOidcAdapter implements Adapter {
+class RedisOidcAdapter implements OidcAdapter {
   constructor(
     private readonly redis: ScriptedRedis,
     private readonly prefix: string,
@@ -262,10 +267,10 @@ class RedisOidcAdapter implements Adapter {
     return parseRecord(await this.redis.oidcFindByAlias(`oidc:userCode:${userCode}`, this.prefix + this.key('')));
   }
 
-  async consume(id: string): Promise<void> {
+  async consume(id: string, reuseWindow = 0): Promise<void> {
     if (!CONSUMABLE_MODELS.has(this.model)) return;
-    const result = await this.redis.oidcConsume(this.key(id), Math.floor(Date.now() / 1000));
-    if (result !== 1) throw alreadyConsumed(this.model);
+    const result = await this.redis.oidcConsume(this.key(id), epochSeconds(), reuseWindow);
+    if (result !== 1 && result !== 2) throw alreadyConsumed(this.model);
   }
 
   async destroy(id: string): Promise<void> {

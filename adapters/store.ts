@@ -49,10 +49,28 @@ export interface Store {
   subscribe(channel: string, onMessage: (message: string) => void, onResync: () => void): Promise<void>;
 
   /** oidc-provider adapter for one model, persisted in this store. */
-  oidcAdapter(model: string): Adapter;
+  oidcAdapter(model: string): OidcAdapter;
 
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * oidc-provider's adapter, whose `consume` can also let a record consumed less than
+ * `reuseWindow` seconds ago through once more (a refresh-token reuse interval). Without a
+ * window it is the library's single use: a consumed (or missing) record throws.
+ */
+export interface OidcAdapter extends Adapter {
+  consume(id: string, reuseWindow?: number): Promise<void>;
+}
+
+/**
+ * Whether a record consumed at `consumedAt` may be used again at `now` (epoch seconds). The
+ * window is counted in whole seconds and inclusive, so it lasts at least `window` seconds.
+ * (redis-store.ts repeats this rule in its consume script.)
+ */
+export function withinReuseWindow(consumedAt: number, window: number, now: number): boolean {
+  return window > 0 && now - consumedAt <= window;
 }
 
 export interface RateLimitOptions {

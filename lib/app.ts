@@ -30,6 +30,7 @@ import { pollInterval } from './provider/poll-interval.js';
 import { storeOutageAnswers } from './provider/store-outage.js';
 import { deviceFlow } from './device/index.js';
 import { keepExpiredPolledRequests } from '../adapters/keep-expired.js';
+import { refreshTokenGrace } from './provider/refresh-grace.js';
 import { ConsentService } from './consents/service.js';
 import { createDelivery, type Delivery } from './delivery/delivery.js';
 import { ConsentRequests } from './consents/requests.js';
@@ -120,6 +121,8 @@ export async function createIdp(config: Config, options: { store?: Store; logger
       if (model === 'Client') return clientModel;
       // apps name sessions by their sid (session_id of /v1/auth)
       if (model === 'Session') return indexingSessionIds(store, store.oidcAdapter(model));
+      // a just-rotated refresh token yields a sibling for the client's reuse interval
+      if (model === 'RefreshToken') return refreshTokenGrace(store.oidcAdapter(model), store.oidcAdapter('Grant'));
       // expired device codes and backchannel requests stay readable: pollers learn expired_token
       return keepExpiredPolledRequests(model, store.oidcAdapter(model));
     },

@@ -203,6 +203,12 @@ class MemoryOidcAdapter implements OidcAdapter {
     return entry.consumed ? { ...payload, consumed: entry.consumed } : payload;
   }
 
+  async findWithGrant(id: string): Promise<{ record?: AdapterPayload; grant?: AdapterPayload }> {
+    const record = await this.find(id);
+    const grantId = record?.grantId;
+    return { record, grant: typeof grantId === 'string' ? await new MemoryOidcAdapter(this.store, 'Grant').find(grantId) : undefined };
+  }
+
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
     const id = await this.store.lookup(`oidc:uid:${uid}`);
     return id ? this.find(id) : undefined;

@@ -1,4 +1,4 @@
-import type { Adapter } from 'oidc-provider';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
 
 /**
  * The storage port. Every byte the IdP keeps goes through one of these methods, so the
@@ -62,6 +62,8 @@ export interface Store {
  */
 export interface OidcAdapter extends Adapter {
   consume(id: string, reuseWindow?: number): Promise<void>;
+  /** `find`, and the Grant record its `grantId` names, read in one round trip. */
+  findWithGrant(id: string): Promise<{ record?: AdapterPayload; grant?: AdapterPayload }>;
 }
 
 /**

@@ -79,6 +79,25 @@ export function storeContract(newStore: () => Store | Promise<Store>): void {
       expect(await adapter.find('rt-missing')).toBeUndefined();
     });
 
+    it('finds a record together with the grant it names', async () => {
+      const grants = store.oidcAdapter('Grant');
+      const tokens = store.oidcAdapter('RefreshToken');
+      await grants.upsert('g-with', { accountId: 'a', clientId: 'c' }, 60);
+      await tokens.upsert('rt-with', { grantId: 'g-with', accountId: 'a' }, 60);
+      await tokens.consume('rt-with');
+      expect(await tokens.findWithGrant('rt-with')).toEqual({
+        record: { grantId: 'g-with', accountId: 'a', consumed: expect.any(Number) }, grant: { accountId: 'a', clientId: 'c' },
+      });
+      await tokens.upsert('rt-orphan', { grantId: 'g-gone', accountId: 'a' }, 60);
+      expect(await tokens.findWithGrant('rt-orphan')).toEqual({ record: { grantId: 'g-gone', accountId: 'a' }, grant: undefined });
+      await tokens.upsert('rt-alone', { accountId: 'a' }, 60);
+      expect(await tokens.findWithGrant('rt-alone')).toEqual({ record: { accountId: 'a' }, grant: undefined });
+      expect(await tokens.findWithGrant('rt-none')).toEqual({ record: undefined, grant: undefined });
+      // the grant is destroyed with the record still there: the record alone
+      await grants.destroy('g-with');
+      expect((await tokens.findWithGrant('rt-with')).grant).toBeUndefined();
+    });
+
     it('refuses to consume a used request_uri with invalid_request_uri', async () => {
       const adapter = store.oidcAdapter('PushedAuthorizationRequest');
       await adapter.upsert('par1', { request: 'x' }, 60);

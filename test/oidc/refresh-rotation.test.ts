@@ -41,6 +41,7 @@ class ConsumeBarrier {
     const holdConsumes = (adapter: OidcAdapter): OidcAdapter => ({
       upsert: (id, payload, expiresIn) => adapter.upsert(id, payload, expiresIn),
       find: (id) => adapter.find(id),
+      findWithGrant: (id) => adapter.findWithGrant(id),
       findByUid: (uid) => adapter.findByUid(uid),
       findByUserCode: (userCode) => adapter.findByUserCode(userCode),
       consume: async (id, reuseWindow) => { await this.arrive(); return adapter.consume(id, reuseWindow); },

@@ -56,9 +56,10 @@ export interface Store {
 }
 
 /**
- * oidc-provider's adapter, whose `consume` can also let a record consumed less than
- * `reuseWindow` seconds ago through once more (a refresh-token reuse interval). Without a
- * window it is the library's single use: a consumed (or missing) record throws.
+ * oidc-provider's adapter, whose `consume` can also let through a record consumed within the
+ * last `reuseWindow` seconds (`withinReuseWindow`; a refresh-token reuse interval), any number
+ * of times and without moving the first consume's time. Without a window it is the library's
+ * single use: a consumed (or missing) record throws.
  */
 export interface OidcAdapter extends Adapter {
   consume(id: string, reuseWindow?: number): Promise<void>;

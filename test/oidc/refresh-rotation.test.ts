@@ -162,6 +162,17 @@ describe.each<StoreKind>(['memory', 'redis'])('refresh-token rotation (%s store)
     expect((await refresh(client, late.body.refresh_token!)).status).toBe(200);
   });
 
+  it('the interval applies to the refresh grant only: introspection sees the rotated token as used', async () => {
+    const client = await clientWith({ refresh_token_reuse_interval: 30 });
+    const first = await firstRefreshToken(client);
+    const rotated = await refresh(client, first);
+    expect(rotated.status).toBe(200);
+    expect(await active(client, first)).toBe(false);
+    expect(await active(client, rotated.body.refresh_token!)).toBe(true);
+    // and the token still yields a sibling afterwards
+    expect((await refresh(client, first)).status).toBe(200);
+  });
+
   it('reuse after the interval answers invalid_grant and revokes the family', async () => {
     const client = await clientWith({ refresh_token_reuse_interval: 1 });
     const first = await firstRefreshToken(client);

@@ -32,6 +32,7 @@ import { deviceFlow } from './device/index.js';
 import { keepExpiredPolledRequests } from '../adapters/keep-expired.js';
 import { refreshTokenGrace } from './provider/refresh-grace.js';
 import { prefetchedGrants, withGrantPrefetch } from './provider/grant-prefetch.js';
+import { revokingLostConsumes } from './provider/reuse-revokes.js';
 import { ConsentService } from './consents/service.js';
 import { createDelivery, type Delivery } from './delivery/delivery.js';
 import { ConsentRequests } from './consents/requests.js';
@@ -127,7 +128,8 @@ export async function createIdp(config: Config, options: { store?: Store; logger
       // Grant is read along with it
       if (model === 'RefreshToken') return refreshTokenGrace(withGrantPrefetch(store.oidcAdapter(model)), grants);
       if (model === 'Grant') return grants;
-      if (model === 'AuthorizationCode') return withGrantPrefetch(store.oidcAdapter(model));
+      // a code redeemed twice at once is a reuse: the loser revokes the grant
+      if (model === 'AuthorizationCode') return revokingLostConsumes(withGrantPrefetch(store.oidcAdapter(model)), grants);
       // expired device codes and backchannel requests stay readable: pollers learn expired_token
       return keepExpiredPolledRequests(model, store.oidcAdapter(model));
     },

@@ -2,6 +2,7 @@ import Provider, { type Adapter, type AdapterPayload } from 'oidc-provider';
 import { type OidcAdapter, withinReuseWindow } from '../../adapters/store.js';
 import { epochSeconds } from '../time.js';
 import type { ClientExtras } from './client-adapter.js';
+import { revokeFamily } from './reuse-revokes.js';
 
 /**
  * Refresh-token rotation grace, what Okta and Auth0 call a reuse interval.
@@ -18,7 +19,8 @@ import type { ClientExtras } from './client-adapter.js';
  * Races: the grant's own read (`consumed`) and its consume are two steps. Of presenters
  * racing on a fresh token all pass the read; the store's consume (one atomic step) lets the
  * first one and, within the window, the others through. Without a window a loser of that race
- * is a reuse like any other: the family is revoked, as the library does for a late one.
+ * is a reuse like any other: the family is revoked, as the library does for a late one
+ * (reuse-revokes.ts does the same for codes).
  */
 export function refreshTokenGrace(tokens: OidcAdapter, grants: Adapter): Adapter {
   return {
@@ -34,7 +36,7 @@ export function refreshTokenGrace(tokens: OidcAdapter, grants: Adapter): Adapter
       try {
         await tokens.consume(id, reuseWindow(presented?.clientId));
       } catch (err) {
-        if (presented?.grantId) await Promise.all([tokens.revokeByGrantId(presented.grantId), grants.destroy(presented.grantId)]);
+        if (presented?.grantId) await revokeFamily(presented.grantId, tokens, grants);
         throw err;
       }
     },

@@ -2,67 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as jose from 'jose';
 import * as oidc from 'openid-client';
-import type { OidcAdapter, Store } from '../../adapters/store.js';
 import { Browser } from '../support/browserless.js';
+import { ConsumeBarrier } from '../support/consume-barrier.js';
 import { insecure } from '../support/consent.js';
 import { api, createFixture, startIdp, type Fixture, type StoreKind, type TestIdp } from '../support/idp.js';
 
 const PARALLEL = 12;
 const ROUNDS = 4;
-
-/**
- * Holds RefreshToken consumes until `expected` of them are pending, so that every presenter
- * has read the token (unused) before any of them consumes it: the race at its tightest. If
- * fewer arrive, it opens after a while and the test's assertions say what happened.
- */
-class ConsumeBarrier {
-  private expected = 0;
-  private waiting: Array<() => void> = [];
-  private timer?: NodeJS.Timeout;
-
-  arm(expected: number): void {
-    this.expected = expected;
-    this.timer = setTimeout(() => this.openAll(), 5000);
-  }
-
-  async arrive(): Promise<void> {
-    if (this.expected === 0) return;
-    await new Promise<void>((resolve) => {
-      this.waiting.push(resolve);
-      if (this.waiting.length >= this.expected) this.openAll();
-    });
-  }
-
-  private openAll(): void {
-    clearTimeout(this.timer);
-    const waiting = this.waiting;
-    this.expected = 0;
-    this.waiting = [];
-    waiting.forEach((resolve) => resolve());
-  }
-
-  wrap(store: Store): Store {
-    const holdConsumes = (adapter: OidcAdapter): OidcAdapter => ({
-      upsert: (id, payload, expiresIn) => adapter.upsert(id, payload, expiresIn),
-      find: (id) => adapter.find(id),
-      findWithGrant: (id) => adapter.findWithGrant(id),
-      findByUid: (uid) => adapter.findByUid(uid),
-      findByUserCode: (userCode) => adapter.findByUserCode(userCode),
-      consume: async (id, reuseWindow) => { await this.arrive(); return adapter.consume(id, reuseWindow); },
-      destroy: (id) => adapter.destroy(id),
-      revokeByGrantId: (grantId) => adapter.revokeByGrantId(grantId),
-    });
-    return new Proxy(store, {
-      get(target, property) {
-        if (property === 'oidcAdapter') {
-          return (model: string) => (model === 'RefreshToken' ? holdConsumes(target.oidcAdapter(model)) : target.oidcAdapter(model));
-        }
-        const value = Reflect.get(target, property, target) as unknown;
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
-  }
-}
 
 interface TokenAnswer { status: number; body: Record<string, string> }
 
@@ -74,7 +20,7 @@ interface TokenAnswer { status: number; body: Record<string, string> }
 describe.each<StoreKind>(['memory', 'redis'])('refresh-token rotation (%s store)', (kind) => {
   let t: TestIdp;
   let fx: Fixture;
-  const barrier = new ConsumeBarrier();
+  const barrier = new ConsumeBarrier('RefreshToken');
 
   beforeAll(async () => {
     t = await startIdp({ store: kind, wrapStore: (store) => barrier.wrap(store) });

@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events';
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { AdapterPayload } from 'oidc-provider';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import {
-  type Pace, type PaceOptions, type RateLimiter, type RateLimitOptions, type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS, rateLimiterOver,
+  type OidcAdapter, type Pace, type PaceOptions, type RateLimiter, type RateLimitOptions, type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS,
+  rateLimiterOver, withinReuseWindow,
 } from './store.js';
+import { epochSeconds } from '../lib/time.js';
 import { alreadyConsumed } from './consume-error.js';
 
 interface Entry {
@@ -25,7 +27,7 @@ export class MemoryStore implements Store {
   private readonly sets = new Map<string, Set<string>>();
   private readonly schedules = new Map<string, Map<string, number>>();
   private readonly bus = new EventEmitter();
-  private readonly adapters = new Map<string, Adapter>();
+  private readonly adapters = new Map<string, OidcAdapter>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor() {
@@ -170,7 +172,7 @@ export class MemoryStore implements Store {
     this.bus.on(channel, onMessage);
   }
 
-  oidcAdapter(model: string): Adapter {
+  oidcAdapter(model: string): OidcAdapter {
     let adapter = this.adapters.get(model);
     if (!adapter) {
       adapter = new MemoryOidcAdapter(this, model);
@@ -187,7 +189,7 @@ export class MemoryStore implements Store {
   }
 }
 
-class MemoryOidcAdapter implements Adapter {
+class MemoryOidcAdapter implements OidcAdapter {
   constructor(private readonly store: MemoryStore, private readonly model: string) {}
 
   private key(id: string): string {
@@ -211,6 +213,12 @@ class MemoryOidcAdapter implements Adapter {
     return entry.consumed ? { ...payload, consumed: entry.consumed } : payload;
   }
 
+  async findWithGrant(id: string): Promise<{ record?: AdapterPayload; grant?: AdapterPayload }> {
+    const record = await this.find(id);
+    const grantId = record?.grantId;
+    return { record, grant: typeof grantId === 'string' ? await new MemoryOidcAdapter(this.store, 'Grant').find(grantId) : undefined };
+  }
+
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
     const id = await this.store.lookup(`oidc:uid:${uid}`);
     return id ? this.find(id) : undefined;
@@ -221,12 +229,14 @@ class MemoryOidcAdapter implements Adapter {
     return id ? this.find(id) : undefined;
   }
 
-  async consume(id: string): Promise<void> {
+  async consume(id: string, reuseWindow = 0): Promise<void> {
     if (!CONSUMABLE_MODELS.has(this.model)) return;
     // single-threaded: check-and-set without an await in between is atomic
     const entry = this.store.entry(this.key(id));
-    if (!entry || entry.consumed) throw alreadyConsumed(this.model);
-    entry.consumed = Math.floor(Date.now() / 1000);
+    const now = epochSeconds();
+    if (entry?.consumed !== undefined && withinReuseWindow(entry.consumed, reuseWindow, now)) return;
+    if (!entry || entry.consumed !== undefined) throw alreadyConsumed(this.model);
+    entry.consumed = now;
   }
 
   async destroy(id: string): Promise<void> {

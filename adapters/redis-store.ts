@@ -1,8 +1,10 @@
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { AdapterPayload } from 'oidc-provider';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import {
-  type Pace, type PaceOptions, type RateLimiter, type RateLimitOptions, type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS, rateLimiterOver,
+  type OidcAdapter, type Pace, type PaceOptions, type RateLimiter, type RateLimitOptions, type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS,
+  rateLimiterOver,
 } from './store.js';
+import { epochSeconds } from '../lib/time.js';
 import { alreadyConsumed } from './consume-error.js';
 import {
   type RedisClient, type RedisTopology, type Subscriber, closeRedis, connectRedis, connectSubscriber,
@@ -19,11 +21,16 @@ import {
  * Redis Cluster the prefix carries a hash tag ("{idp}:") so that all of them share one slot.
  */
 
+/** Seconds a grant index is kept beyond the member that extended it (see LUA.upsert). */
+const GRANT_INDEX_HEADROOM = 86_400;
+
 const LUA = {
   // one command instead of MULTI, so it joins ioredis's auto-pipeline: the record with its
   // TTL (ARGV[2], 0 = none), then per further key its role from ARGV[4..]: 'grant' adds the
-  // record (ARGV[3]) to a grant index that lives as long as its longest-lived member,
-  // 'alias' points a lookup key at the record's id (ARGV[4 + #roles])
+  // record (ARGV[3]) to a grant index that lives at least as long as its longest-lived member,
+  // 'alias' points a lookup key at the record's id (ARGV[4 + #roles]). An index is extended
+  // with GRANT_INDEX_HEADROOM to spare, so that the members that follow (the access token of
+  // the same response, a refresh token's successor) find it long enough: a TTL read, no EXPIRE.
   upsert: `
     redis.call('hset', KEYS[1], 'p', ARGV[1])
     local ttl = tonumber(ARGV[2])
@@ -32,10 +39,7 @@ const LUA = {
     for i = 2, #KEYS do
       if ARGV[i + 2] == 'grant' then
         redis.call('sadd', KEYS[i], ARGV[3])
-        if ttl > 0 then
-          redis.call('expire', KEYS[i], ttl, 'NX')
-          redis.call('expire', KEYS[i], ttl, 'GT')
-        end
+        if ttl > 0 and redis.call('ttl', KEYS[i]) < ttl then redis.call('expire', KEYS[i], ttl + ${GRANT_INDEX_HEADROOM}) end
       elseif ttl > 0 then redis.call('set', KEYS[i], id, 'EX', ttl)
       else redis.call('set', KEYS[i], id) end
     end`,
@@ -44,10 +48,23 @@ const LUA = {
     local id = redis.call('get', KEYS[1])
     if not id then return nil end
     return redis.call('hmget', ARGV[1] .. id, 'p', 'c')`,
-  // 1 = consumed by this call, 0 = consumed before, -1 = no such (or expired) record
+  // a record and the Grant its payload names (ARGV[1]: the Grant key without the id):
+  // [payload, consumed-at, grant payload, grant consumed-at], or nil
+  findWithGrant: `
+    local record = redis.call('hmget', KEYS[1], 'p', 'c')
+    if not record[1] then return nil end
+    local grantId = cjson.decode(record[1]).grantId
+    if type(grantId) ~= 'string' then return record end
+    local grant = redis.call('hmget', ARGV[1] .. grantId, 'p', 'c')
+    return { record[1], record[2], grant[1], grant[2] }`,
+  // 1 = consumed by this call, 2 = consumed before but within the reuse window (ARGV[2]
+  // seconds, store.ts withinReuseWindow), 0 = consumed before, -1 = no such (or expired) record
   consume: `
     if redis.call('exists', KEYS[1]) == 0 then return -1 end
-    return redis.call('hsetnx', KEYS[1], 'c', ARGV[1])`,
+    if redis.call('hsetnx', KEYS[1], 'c', ARGV[1]) == 1 then return 1 end
+    local window = tonumber(ARGV[2])
+    if window > 0 and tonumber(ARGV[1]) - tonumber(redis.call('hget', KEYS[1], 'c')) <= window then return 2 end
+    return 0`,
   // deletes every record of a grant, then the index itself
   revokeGrant: `
     local members = redis.call('smembers', KEYS[1])
@@ -84,7 +101,8 @@ const LUA = {
 type ScriptedRedis = RedisClient & {
   oidcUpsert(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<void>;
   oidcFindByAlias(key: string, recordPrefix: string): Promise<Array<string | null> | null>;
-  oidcConsume(key: string, at: number): Promise<number>;
+  oidcFindWithGrant(key: string, grantPrefix: string): Promise<Array<string | null> | null>;
+  oidcConsume(key: string, at: number, reuseWindow: number): Promise<number>;
   oidcRevokeGrant(key: string, prefix: string): Promise<number>;
   storeClaim(key: string, owner: string): Promise<number>;
   storeRelease(key: string, owner: string): Promise<number>;
@@ -106,7 +124,7 @@ export class RedisStore implements Store {
   private subscriber?: Subscriber;
   private readonly handlers = new Map<string, (message: string) => void>();
   private readonly resyncs: Array<() => void> = [];
-  private readonly adapters = new Map<string, Adapter>();
+  private readonly adapters = new Map<string, OidcAdapter>();
 
   constructor(private readonly options: RedisStoreOptions) {
     this.topology = 'url' in options ? { kind: 'single', url: options.url } : options.topology;
@@ -115,6 +133,7 @@ export class RedisStore implements Store {
     this.redis.on('error', (err: Error) => options.onConnectionError?.(err));
     this.redis.defineCommand('oidcUpsert', { lua: LUA.upsert });
     this.redis.defineCommand('oidcFindByAlias', { numberOfKeys: 1, lua: LUA.findByAlias });
+    this.redis.defineCommand('oidcFindWithGrant', { numberOfKeys: 1, lua: LUA.findWithGrant });
     this.redis.defineCommand('oidcConsume', { numberOfKeys: 1, lua: LUA.consume });
     this.redis.defineCommand('oidcRevokeGrant', { numberOfKeys: 1, lua: LUA.revokeGrant });
     this.redis.defineCommand('storeClaim', { numberOfKeys: 1, lua: LUA.claim });
@@ -219,7 +238,7 @@ export class RedisStore implements Store {
     await this.subscriber.subscribe(this.options.keyPrefix + channel);
   }
 
-  oidcAdapter(model: string): Adapter {
+  oidcAdapter(model: string): OidcAdapter {
     let adapter = this.adapters.get(model);
     if (!adapter) {
       adapter = new RedisOidcAdapter(this.redis, this.options.keyPrefix, model);
@@ -247,7 +266,7 @@ function parseRecord(fields: Array<string | null> | null): AdapterPayload | unde
   return consumed ? { ...parsed, consumed: Number(consumed) } : parsed;
 }
 
-class RedisOidcAdapter implements Adapter {
+class RedisOidcAdapter implements OidcAdapter {
   constructor(
     private readonly redis: ScriptedRedis,
     private readonly prefix: string,
@@ -274,6 +293,11 @@ class RedisOidcAdapter implements Adapter {
     return parseRecord(await this.redis.hmget(this.key(id), 'p', 'c'));
   }
 
+  async findWithGrant(id: string): Promise<{ record?: AdapterPayload; grant?: AdapterPayload }> {
+    const fields = await this.redis.oidcFindWithGrant(this.key(id), `${this.prefix}oidc:Grant:`);
+    return { record: parseRecord(fields?.slice(0, 2) ?? null), grant: parseRecord(fields?.slice(2, 4) ?? null) };
+  }
+
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
     return parseRecord(await this.redis.oidcFindByAlias(`oidc:uid:${uid}`, this.prefix + this.key('')));
   }
@@ -282,10 +306,10 @@ class RedisOidcAdapter implements Adapter {
     return parseRecord(await this.redis.oidcFindByAlias(`oidc:userCode:${userCode}`, this.prefix + this.key('')));
   }
 
-  async consume(id: string): Promise<void> {
+  async consume(id: string, reuseWindow = 0): Promise<void> {
     if (!CONSUMABLE_MODELS.has(this.model)) return;
-    const result = await this.redis.oidcConsume(this.key(id), Math.floor(Date.now() / 1000));
-    if (result !== 1) throw alreadyConsumed(this.model);
+    const result = await this.redis.oidcConsume(this.key(id), epochSeconds(), reuseWindow);
+    if (result !== 1 && result !== 2) throw alreadyConsumed(this.model);
   }
 
   async destroy(id: string): Promise<void> {

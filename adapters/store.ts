@@ -1,4 +1,4 @@
-import type { Adapter } from 'oidc-provider';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
 
 /**
  * The storage port. Every byte the IdP keeps goes through one of these methods, so the
@@ -57,10 +57,31 @@ export interface Store {
   subscribe(channel: string, onMessage: (message: string) => void, onResync: () => void): Promise<void>;
 
   /** oidc-provider adapter for one model, persisted in this store. */
-  oidcAdapter(model: string): Adapter;
+  oidcAdapter(model: string): OidcAdapter;
 
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * oidc-provider's adapter, whose `consume` can also let through a record consumed within the
+ * last `reuseWindow` seconds (`withinReuseWindow`; a refresh-token reuse interval), any number
+ * of times and without moving the first consume's time. Without a window it is the library's
+ * single use: a consumed (or missing) record throws.
+ */
+export interface OidcAdapter extends Adapter {
+  consume(id: string, reuseWindow?: number): Promise<void>;
+  /** `find`, and the Grant record its `grantId` names, read in one round trip. */
+  findWithGrant(id: string): Promise<{ record?: AdapterPayload; grant?: AdapterPayload }>;
+}
+
+/**
+ * Whether a record consumed at `consumedAt` may be used again at `now` (epoch seconds). The
+ * window is counted in whole seconds and inclusive, so it lasts at least `window` seconds.
+ * (redis-store.ts repeats this rule in its consume script.)
+ */
+export function withinReuseWindow(consumedAt: number, window: number, now: number): boolean {
+  return window > 0 && now - consumedAt <= window;
 }
 
 export interface RateLimitOptions {

@@ -2,6 +2,8 @@
 export const BENCH_REDIRECT_URI = 'http://localhost:8080/callback';
 export const BENCH_SCOPES = 'openid email profile offline_access';
 export const BENCH_USER = { email: 'bench@example.com', password: 'bench passphrase 0123' };
+/** Seconds a rotated refresh token of the bench client may be presented again (lib/provider/refresh-grace.ts). */
+export const BENCH_REUSE_INTERVAL = 10;
 /** The baseline's static client (our IdP generates its client ids). */
 export const BENCH_CLIENT = { clientId: 'bench-client', clientSecret: 'bench-client-secret-0123456789abcdef0123' };
 /** The management client our IdP creates at start (IDP_ADMIN_CLIENT_ID / _SECRET). */
@@ -40,6 +42,8 @@ export async function createIdpFixture(baseUrl: string): Promise<Credentials> {
     redirect_uris: [BENCH_REDIRECT_URI],
     grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
     scopes: BENCH_SCOPES.split(' '),
+    // the rotation grace on, as an RP with parallel workers would have it: its check is on the measured path
+    refresh_token_reuse_interval: BENCH_REUSE_INTERVAL,
   }, token);
   await post(`${baseUrl}/v1/users`, { ...BENCH_USER, email_verified: true, given_name: 'Bench', family_name: 'User' }, token);
   return { clientId: client.client_id, clientSecret: client.client_secret };

@@ -29,6 +29,9 @@ import { pollInterval } from './provider/poll-interval.js';
 import { storeOutageAnswers } from './provider/store-outage.js';
 import { deviceFlow } from './device/index.js';
 import { keepExpiredPolledRequests } from '../adapters/keep-expired.js';
+import { refreshTokenGrace } from './provider/refresh-grace.js';
+import { prefetchedGrants, withGrantPrefetch } from './provider/grant-prefetch.js';
+import { revokingLostConsumes } from './provider/reuse-revokes.js';
 import { ConsentService } from './consents/service.js';
 import { createDelivery, type Delivery } from './delivery/delivery.js';
 import { DeliveryQueue } from './delivery/queue.js';
@@ -121,12 +124,19 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   const clientModel = clientAdapter(clients, resources);
   const device = deviceFlow(store);
   const findAccount = accountFinder({ users, apps, tenantId: config.tenantId });
+  const grants = prefetchedGrants(store.oidcAdapter('Grant'));
   const provider = new Provider(config.issuer, providerConfiguration({
     config,
     adapter: (model) => {
       if (model === 'Client') return clientModel;
       // apps name sessions by their sid (session_id of /v1/auth)
       if (model === 'Session') return indexingSessionIds(store, store.oidcAdapter(model));
+      // a just-rotated refresh token yields a sibling for the client's reuse interval; its
+      // Grant is read along with it
+      if (model === 'RefreshToken') return refreshTokenGrace(withGrantPrefetch(store.oidcAdapter(model)), grants);
+      if (model === 'Grant') return grants;
+      // a code redeemed twice at once is a reuse: the loser revokes the grant
+      if (model === 'AuthorizationCode') return revokingLostConsumes(withGrantPrefetch(store.oidcAdapter(model)), grants);
       // expired device codes and backchannel requests stay readable: pollers learn expired_token
       return keepExpiredPolledRequests(model, store.oidcAdapter(model));
     },

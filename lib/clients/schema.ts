@@ -24,6 +24,9 @@ const DAY = 86_400;
 /** Default absolute lifetime of a refresh-token chain (seed 001 "Max refresh time"). */
 export const REFRESH_CHAIN_DEFAULT = 14 * DAY;
 
+/** Longest refresh-token reuse interval: long enough for an RP's parallel workers, short enough to stay a race allowance. */
+export const MAX_REFRESH_REUSE_INTERVAL = 60;
+
 /** A selection of predefined claims (seed 001 "Pre-defined Custom Claims"). */
 const claimList = () => yup.array(yup.string().oneOf(PREDEFINED_CLAIMS).required()).required();
 
@@ -67,6 +70,9 @@ export function clientSettingsSchema(allowedScopes: readonly string[]) {
     max_refresh_token_ttl: yup.number().integer().min(1).max(365 * DAY).nullable().defined()
       .test('chain-covers-token', 'max_refresh_token_ttl: must be at least refresh_token_ttl',
         function check(value) { return value === null || value >= (this.parent as { refresh_token_ttl: number }).refresh_token_ttl; }),
+    // seconds a just-rotated refresh token still yields a sibling instead of revoking its
+    // family (lib/provider/refresh-grace.ts); 0: reuse always revokes
+    refresh_token_reuse_interval: yup.number().integer().min(0).max(MAX_REFRESH_REUSE_INTERVAL).required(),
     session_ttl: yup.number().integer().min(1).max(365 * DAY).required(),
     third_party: yup.boolean().required(),
     // consent pages belong to the first party's web app: web rules whatever this client's type
@@ -157,6 +163,8 @@ export function defaultClientSettings(allowedScopes: readonly string[]): Omit<Cl
     max_refresh_token_ttl: null,
     access_token_ttl: 3600,
     refresh_token_ttl: 14 * DAY,
+    // strict by default (RFC 9700 reuse detection); opted into per client whose workers race
+    refresh_token_reuse_interval: 0,
     session_ttl: 14 * DAY,
     third_party: false,
     consent_uris: [],

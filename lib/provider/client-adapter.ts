@@ -13,7 +13,7 @@ export const EXTRA_CLIENT_METADATA = [
   'tls_client_auth_ca', 'same_site', 'enforce_fapi2',
   'resource_servers',
   'id_token_claims', 'userinfo_claims', 'userinfo_includes_id_token_claims', 'allowed_prompts', 'max_refresh_token_ttl',
-  'ciba_login_uri',
+  'ciba_login_uri', 'refresh_token_reuse_interval',
 ] as const;
 
 /**
@@ -36,6 +36,8 @@ export interface ClientExtras {
   access_token_ttl?: number;
   refresh_token_ttl?: number;
   max_refresh_token_ttl?: number;
+  /** absent on clients saved before it existed: 0 */
+  refresh_token_reuse_interval?: number;
   session_ttl?: number;
   roles?: string[];
   tls_client_auth_ca?: string | null;
@@ -102,6 +104,7 @@ export function toProviderMetadata(client: ClientRecord, resourceServers: Granta
     allowed_prompts: client.allowed_prompts,
     max_refresh_token_ttl: client.max_refresh_token_ttl ?? Math.max(REFRESH_CHAIN_DEFAULT, client.refresh_token_ttl),
     ciba_login_uri: ciba?.login_uri ?? undefined,
+    refresh_token_reuse_interval: client.refresh_token_reuse_interval ?? 0,
   };
 }
 

@@ -59,6 +59,45 @@ export function storeContract(newStore: () => Store | Promise<Store>): void {
       expect(results.filter((r) => r.status === 'rejected')).toHaveLength(49);
     });
 
+    it('lets a consumed record through again within a reuse window, and only within it', async () => {
+      const adapter = store.oidcAdapter('RefreshToken');
+      await adapter.upsert('rt-window', { grantId: 'g3' }, 60);
+      // 50 concurrent consumers with a window: the first consumes, every other one is let through
+      const results = await Promise.allSettled(Array.from({ length: 50 }, () => adapter.consume('rt-window', 2)));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(50);
+      const consumedAt = (await adapter.find('rt-window'))?.consumed;
+      expect(typeof consumedAt).toBe('number');
+      // without a window a consumed record is refused as always
+      await expect(adapter.consume('rt-window')).rejects.toMatchObject({ error: 'invalid_grant', error_detail: 'grant has already been used' });
+      await expect(adapter.consume('rt-window', 0)).rejects.toMatchObject({ error: 'invalid_grant', error_detail: 'grant has already been used' });
+      // the window counts from the first consume (whole seconds), not from the latest reuse
+      await sleep(2100);
+      await expect(adapter.consume('rt-window', 1)).rejects.toMatchObject({ error: 'invalid_grant', error_detail: 'grant has already been used' });
+      expect((await adapter.find('rt-window'))?.consumed).toBe(consumedAt);
+      // a missing record is never let through
+      await expect(adapter.consume('rt-missing', 60)).rejects.toMatchObject({ error: 'invalid_grant', error_detail: 'grant has already been used' });
+      expect(await adapter.find('rt-missing')).toBeUndefined();
+    });
+
+    it('finds a record together with the grant it names', async () => {
+      const grants = store.oidcAdapter('Grant');
+      const tokens = store.oidcAdapter('RefreshToken');
+      await grants.upsert('g-with', { accountId: 'a', clientId: 'c' }, 60);
+      await tokens.upsert('rt-with', { grantId: 'g-with', accountId: 'a' }, 60);
+      await tokens.consume('rt-with');
+      expect(await tokens.findWithGrant('rt-with')).toEqual({
+        record: { grantId: 'g-with', accountId: 'a', consumed: expect.any(Number) }, grant: { accountId: 'a', clientId: 'c' },
+      });
+      await tokens.upsert('rt-orphan', { grantId: 'g-gone', accountId: 'a' }, 60);
+      expect(await tokens.findWithGrant('rt-orphan')).toEqual({ record: { grantId: 'g-gone', accountId: 'a' }, grant: undefined });
+      await tokens.upsert('rt-alone', { accountId: 'a' }, 60);
+      expect(await tokens.findWithGrant('rt-alone')).toEqual({ record: { accountId: 'a' }, grant: undefined });
+      expect(await tokens.findWithGrant('rt-none')).toEqual({ record: undefined, grant: undefined });
+      // the grant is destroyed with the record still there: the record alone
+      await grants.destroy('g-with');
+      expect((await tokens.findWithGrant('rt-with')).grant).toBeUndefined();
+    });
+
     it('refuses to consume a used request_uri with invalid_request_uri', async () => {
       const adapter = store.oidcAdapter('PushedAuthorizationRequest');
       await adapter.upsert('par1', { request: 'x' }, 60);

@@ -43,6 +43,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** the IdP's logger (default: silent) */
   logger?: Logger;
+  /** wraps the store the IdP gets (e.g. to hold calls until a race is set up) */
+  wrapStore?: (store: Store) => Store;
 }
 
 /** A real IdP on a real listening port, as `npm start` would run it. */
@@ -59,7 +61,8 @@ export async function startIdp(options: StartOptions = {}): Promise<TestIdp> {
     ...(options.tls ? { TLS_CERT: options.tls.certFile, TLS_KEY: options.tls.keyFile } : {}),
     ...options.env,
   }, { redisKeyPrefix: prefix, logLevel: 'silent', ...options.overrides });
-  const store = newStore(options.store ?? 'redis', prefix);
+  const created = newStore(options.store ?? 'redis', prefix);
+  const store = options.wrapStore ? options.wrapStore(created) : created;
   const idp = await createIdp(config, { store, logger: options.logger ?? createLogger('silent') });
   const listen = (listener: Server, on: number) => new Promise<Server>((resolve) => {
     listener.listen(on, '127.0.0.1', () => resolve(listener));

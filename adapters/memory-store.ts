@@ -23,6 +23,8 @@ export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
   private readonly entries = new Map<string, Entry>();
   private readonly sets = new Map<string, Set<string>>();
+  /** expiry (epoch ms) of the sets given a TTL by setAdd */
+  private readonly setExpiries = new Map<string, number>();
   private readonly schedules = new Map<string, Map<string, number>>();
   private readonly bus = new EventEmitter();
   private readonly adapters = new Map<string, Adapter>();
@@ -53,6 +55,7 @@ export class MemoryStore implements Store {
     for (const [key, entry] of this.entries) {
       if (entry.expiresAt !== undefined && entry.expiresAt <= now) this.entries.delete(key);
     }
+    for (const key of this.setExpiries.keys()) this.liveSet(key);
     for (const [key, members] of this.sets) {
       if (!key.startsWith(GRANT_INDEX_PREFIX)) continue;
       for (const member of members) if (!this.entries.has(member)) members.delete(member);
@@ -83,6 +86,7 @@ export class MemoryStore implements Store {
     for (const key of keys) {
       this.entries.delete(key);
       this.sets.delete(key);
+      this.setExpiries.delete(key);
     }
   }
 
@@ -107,24 +111,36 @@ export class MemoryStore implements Store {
     return this.entry(key)?.value;
   }
 
-  async setAdd(key: string, member: string): Promise<void> {
-    let members = this.sets.get(key);
+  /** Live set or undefined; an expired set is dropped on access. */
+  private liveSet(key: string): Set<string> | undefined {
+    const expiresAt = this.setExpiries.get(key);
+    if (expiresAt !== undefined && expiresAt <= Date.now()) {
+      this.sets.delete(key);
+      this.setExpiries.delete(key);
+    }
+    return this.sets.get(key);
+  }
+
+  async setAdd(key: string, member: string, ttl?: number): Promise<void> {
+    let members = this.liveSet(key);
     if (!members) this.sets.set(key, members = new Set());
     members.add(member);
+    if (ttl) this.setExpiries.set(key, Math.max(this.setExpiries.get(key) ?? 0, Date.now() + ttl * 1000));
   }
 
   async setRemove(key: string, member: string): Promise<void> {
-    this.sets.get(key)?.delete(member);
+    this.liveSet(key)?.delete(member);
   }
 
   async setMembers(key: string): Promise<string[]> {
-    return [...(this.sets.get(key) ?? [])];
+    return [...(this.liveSet(key) ?? [])];
   }
 
   /** Removes a whole member set and returns what it held. */
   takeSet(key: string): string[] {
-    const members = [...(this.sets.get(key) ?? [])];
+    const members = [...(this.liveSet(key) ?? [])];
     this.sets.delete(key);
+    this.setExpiries.delete(key);
     return members;
   }
 

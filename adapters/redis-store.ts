@@ -54,6 +54,14 @@ const LUA = {
     for _, key in ipairs(members) do redis.call('del', ARGV[1] .. key) end
     redis.call('del', KEYS[1])
     return #members`,
+  // SADD, then an expiry that only moves later (ARGV[2] seconds; 0 = leave it as it is)
+  setAdd: `
+    redis.call('sadd', KEYS[1], ARGV[1])
+    local ttl = tonumber(ARGV[2])
+    if ttl > 0 then
+      redis.call('expire', KEYS[1], ttl, 'NX')
+      redis.call('expire', KEYS[1], ttl, 'GT')
+    end`,
   claim: `
     local owner = redis.call('get', KEYS[1])
     if owner == false then redis.call('set', KEYS[1], ARGV[1]) return 1 end
@@ -73,6 +81,7 @@ type ScriptedRedis = RedisClient & {
   oidcFindByAlias(key: string, recordPrefix: string): Promise<Array<string | null> | null>;
   oidcConsume(key: string, at: number): Promise<number>;
   oidcRevokeGrant(key: string, prefix: string): Promise<number>;
+  storeSetAdd(key: string, member: string, ttl: number): Promise<void>;
   storeClaim(key: string, owner: string): Promise<number>;
   storeRelease(key: string, owner: string): Promise<number>;
   storeTakeDue(key: string, now: number, limit: number, lease: number): Promise<string[]>;
@@ -103,6 +112,7 @@ export class RedisStore implements Store {
     this.redis.defineCommand('oidcFindByAlias', { numberOfKeys: 1, lua: LUA.findByAlias });
     this.redis.defineCommand('oidcConsume', { numberOfKeys: 1, lua: LUA.consume });
     this.redis.defineCommand('oidcRevokeGrant', { numberOfKeys: 1, lua: LUA.revokeGrant });
+    this.redis.defineCommand('storeSetAdd', { numberOfKeys: 1, lua: LUA.setAdd });
     this.redis.defineCommand('storeClaim', { numberOfKeys: 1, lua: LUA.claim });
     this.redis.defineCommand('storeRelease', { numberOfKeys: 1, lua: LUA.release });
     this.redis.defineCommand('storeTakeDue', { numberOfKeys: 1, lua: LUA.takeDue });
@@ -152,8 +162,9 @@ export class RedisStore implements Store {
     return (await this.redis.get(key)) ?? undefined;
   }
 
-  async setAdd(key: string, member: string): Promise<void> {
-    await this.redis.sadd(key, member);
+  async setAdd(key: string, member: string, ttl?: number): Promise<void> {
+    if (ttl) await this.redis.storeSetAdd(key, member, Math.max(1, Math.ceil(ttl)));
+    else await this.redis.sadd(key, member);
   }
 
   async setRemove(key: string, member: string): Promise<void> {

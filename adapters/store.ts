@@ -25,7 +25,11 @@ export interface Store {
   release(key: string, owner: string): Promise<void>;
   lookup(key: string): Promise<string | undefined>;
 
-  setAdd(key: string, member: string): Promise<void>;
+  /**
+   * With `ttl`, the set then lives at least `ttl` more seconds (its expiry only ever moves
+   * later), so an index kept this way lives as long as its longest-lived member.
+   */
+  setAdd(key: string, member: string, ttl?: number): Promise<void>;
   setRemove(key: string, member: string): Promise<void>;
   setMembers(key: string): Promise<string[]>;
 

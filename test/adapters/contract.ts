@@ -116,6 +116,19 @@ export function storeContract(newStore: () => Store | Promise<Store>): void {
       expect(await store.getManyJSON(['doc:1', 'doc:missing'])).toEqual([{ v: 1 }, undefined]);
     });
 
+    it('keeps a set given a TTL as long as its longest-lived member, then forgets it', async () => {
+      await store.setAdd('ttl-set', 'long', 2);
+      await store.setAdd('ttl-set', 'short', 1);
+      await sleep(1300);
+      // the shorter TTL did not cut the set's life short
+      expect((await store.setMembers('ttl-set')).sort()).toEqual(['long', 'short']);
+      await sleep(1000);
+      expect(await store.setMembers('ttl-set')).toEqual([]);
+      // a set that expired starts again empty
+      await store.setAdd('ttl-set', 'again', 5);
+      expect(await store.setMembers('ttl-set')).toEqual(['again']);
+    });
+
     it('hands a taken document to exactly one of many concurrent takers', async () => {
       await store.putJSON('take:1', { v: 1 });
       const taken = await Promise.all(Array.from({ length: 20 }, () => store.takeJSON('take:1')));

@@ -140,7 +140,7 @@ describe('session and grant integrity', () => {
     const sessionCookie = /(?:^|; )_session=([^;]+)/.exec(browser.jar.header(`${t.issuer}/auth`))![1]!;
     const session = await t.idp.provider.Session.find(sessionCookie);
     const thirdPartySid = session!.sidFor(tp.client_id)!;
-    expect(thirdPartySid).toMatch(/^[A-Za-z0-9_-]{21}$/);
+    expect(thirdPartySid).toMatch(/^[A-Za-z0-9_-]{21,}$/);
     expect(await backend(t, apps[0]!, 'session/authenticate', { session_id: thirdPartySid }))
       .toMatchObject({ status: 400, body: { message: 'Session not found', error_code: 400 } });
     expect(await backend(t, apps[0]!, 'session/logout', { session_id: thirdPartySid }))
@@ -160,8 +160,9 @@ describe('session and grant integrity', () => {
     expect(fromBackend.status).toBe(200);
     const tp = await createThirdParty(t, fx);
     const tpBrowser = new Browser();
-    const started = await thirdPartyAuthorize(t, { ...fx, user }, tp, tpBrowser, { scope: 'openid balance offline_access' });
+    const started = await thirdPartyAuthorize(t, { ...fx, user }, tp, tpBrowser, { scope: 'openid balance offline_access', prompt: 'consent' });
     const thirdParty = await redeem(tp, started, await answer(t, tpBrowser, started.url, true));
+    expect(thirdParty.refresh_token).toEqual(expect.any(String));
     expect(await introspect(t, fx, thirdParty.access_token)).toMatchObject({ active: true });
 
     expect((await api(t, 'DELETE', `/v1/users/${user.user_id}`)).status).toBe(204);

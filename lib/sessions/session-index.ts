@@ -1,0 +1,110 @@
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { Store } from '../../adapters/index.js';
+import type { GrantService } from '../grants/service.js';
+
+/*
+ * What apps call `session_id` is a `sid` of the IdP session: the one oidc-provider gives each
+ * client of a session (21 random characters, never the browser cookie's value) and puts in
+ * that client's ID tokens. oidc-provider finds sessions only by cookie id or uid, and saves a
+ * Session whole from whichever request last touched it (concurrent sign-ins in one session
+ * each write their own copy; the last one wins). So what must not be lost is kept beside the
+ * record, in keys written one field at a time, each for as long as the session lives:
+ *   session-sid:<sid>               -> uid: the session a sid names
+ *   session-grants:<uid>            ids of every Grant ever registered in the session
+ *   sessions-of-account:<accountId> uids of the account's sessions
+ *   session-ended:<uid>             the session was ended: a later save of it is undone
+ */
+const sidKey = (sid: string) => `session-sid:${sid}`;
+const grantsKey = (uid: string) => `session-grants:${uid}`;
+const sessionsOfAccount = (accountId: string) => `sessions-of-account:${accountId}`;
+const endedKey = (uid: string) => `session-ended:${uid}`;
+
+type Authorization = { sid?: string; grantId?: string; persistsLogout?: boolean };
+
+/** The fields of a Session this index reads (a stored payload or a Session instance). */
+export interface SessionRecord {
+  uid?: unknown;
+  accountId?: unknown;
+  authorizations?: unknown;
+}
+
+const authorizationsOf = (record: SessionRecord) => Object.values((record.authorizations ?? {}) as Record<string, Authorization>);
+const stringOf = (value: unknown) => (typeof value === 'string' && value ? value : undefined);
+
+export class SessionIndex {
+  private readonly records: Adapter;
+
+  /** `endedTtl`: ttl.session, the longest a session (and so a stale copy of it) can live. */
+  constructor(private readonly store: Store, private readonly grants: GrantService, private readonly endedTtl: number) {
+    this.records = store.oidcAdapter('Session');
+  }
+
+  /**
+   * The Session adapter: each save also indexes the session's sids, grants and account, then
+   * looks for the end mark; a save of an ended session (a sign-in that raced its logout) is
+   * undone, with every grant it registered.
+   */
+  adapter(): Adapter {
+    const { records, store } = this;
+    const end = (id: string, record: SessionRecord) => this.end(id, record);
+    return {
+      async upsert(id, payload, expiresIn) {
+        await records.upsert(id, payload, expiresIn);
+        const uid = stringOf(payload.uid);
+        if (!uid) return;
+        const accountId = stringOf(payload.accountId);
+        const authorizations = authorizationsOf(payload);
+        await Promise.all([
+          ...authorizations.flatMap(({ sid }) => (sid ? [store.putJSON(sidKey(sid), uid, expiresIn)] : [])),
+          ...authorizations.flatMap(({ grantId }) => (grantId ? [store.setAdd(grantsKey(uid), grantId, expiresIn)] : [])),
+          ...(accountId ? [store.setAdd(sessionsOfAccount(accountId), uid, expiresIn)] : []),
+        ]);
+        // after the grants are indexed: an end marked before this read revokes them, one marked after reads them
+        if (accountId && await store.getJSON(endedKey(uid))) await end(id, payload);
+      },
+      find: (id) => records.find(id),
+      findByUid: (uid) => records.findByUid(uid),
+      findByUserCode: (userCode) => records.findByUserCode(userCode),
+      consume: (id) => records.consume(id),
+      destroy: (id) => records.destroy(id),
+      revokeByGrantId: (grantId) => records.revokeByGrantId(grantId),
+    };
+  }
+
+  /** The uid of the session a sid was given in, if that session may still live. */
+  async uidOfSid(sid: string): Promise<string | undefined> {
+    return this.store.getJSON<string>(sidKey(sid));
+  }
+
+  async isEnded(uid: string): Promise<boolean> {
+    return Boolean(await this.store.getJSON(endedKey(uid)));
+  }
+
+  /**
+   * Ends a session for good, as a logout with `logout=yes` does: marks it ended (first, so a
+   * save racing this sees the mark and undoes itself), revokes every grant registered in it
+   * except those the record says outlive a logout (oidc-provider's `persistsLogout`, offline
+   * access from the browser), then deletes the record.
+   */
+  async end(id: string | undefined, record: SessionRecord): Promise<void> {
+    const uid = stringOf(record.uid);
+    if (!uid) return;
+    await this.store.putJSON(endedKey(uid), true, this.endedTtl);
+    const authorizations = authorizationsOf(record);
+    const persisting = new Set(authorizations.filter((a) => a.persistsLogout).map((a) => a.grantId));
+    const grantIds = new Set([...await this.store.setMembers(grantsKey(uid)), ...authorizations.flatMap((a) => (a.grantId ? [a.grantId] : []))]);
+    await Promise.all([...grantIds].filter((grantId) => !persisting.has(grantId)).map((grantId) => this.grants.revoke(grantId)));
+    if (id) await this.records.destroy(id);
+  }
+
+  /** Ends every session of the account (its deletion), whichever browser or app signed in. */
+  async endAllOf(accountId: string): Promise<void> {
+    const key = sessionsOfAccount(accountId);
+    await Promise.all((await this.store.setMembers(key)).map(async (uid) => {
+      // a session gone already is still marked ended: a stale copy of it saved later is undone
+      const record: AdapterPayload = await this.records.findByUid(uid) ?? { uid };
+      await this.end(stringOf(record.jti), record);
+      await this.store.setRemove(key, uid);
+    }));
+  }
+}

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import * as oidc from 'openid-client';
 import { Browser } from '../support/browserless.js';
+import type { Store } from '../../adapters/store.js';
 import { api, clientCredentialsToken, createFixture, startIdp, type Fixture, type TestIdp } from '../support/idp.js';
 import {
   answer, authorize as thirdPartyAuthorize, BANK_SCOPES, createThirdParty, introspect, redeem,
@@ -217,4 +218,112 @@ describe('session and grant integrity', () => {
       expect(await api(t, 'POST', revokePath(apps[3]!.client_id, otherApp))).toMatchObject({ status: 404, body: { message: 'Client not found' } });
     });
   });
+});
+
+/**
+ * A Store whose next Session save waits until the test lets it go: the save of a request that
+ * read the session before a logout then really lands after the logout.
+ */
+function holdingSessionSaves() {
+  let next: { reached: () => void; released: Promise<void> } | undefined;
+  const wrap = (store: Store): Store => {
+    const wrapped = Object.create(store) as Store;
+    wrapped.oidcAdapter = (model: string) => {
+      const adapter = store.oidcAdapter(model);
+      if (model !== 'Session') return adapter;
+      return {
+        async upsert(id, payload, expiresIn) {
+          const hold = next;
+          next = undefined;
+          if (hold) {
+            hold.reached();
+            await hold.released;
+          }
+          await adapter.upsert(id, payload, expiresIn);
+        },
+        find: (id) => adapter.find(id),
+        findByUid: (uid) => adapter.findByUid(uid),
+        findByUserCode: (userCode) => adapter.findByUserCode(userCode),
+        consume: (id) => adapter.consume(id),
+        destroy: (id) => adapter.destroy(id),
+        revokeByGrantId: (grantId) => adapter.revokeByGrantId(grantId),
+      };
+    };
+    return wrapped;
+  };
+  /** Holds the next Session save; `reached` settles when a request is waiting in it. */
+  const holdNext = () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => { release = resolve; });
+    const reached = new Promise<void>((resolve) => { next = { reached: resolve, released }; });
+    return { reached, release };
+  };
+  return { wrap, holdNext };
+}
+
+describe('a sign-in that read the session before its logout, and saves it after', () => {
+  let t: TestIdp;
+  let fx: Fixture;
+  let apps: AppClient[];
+  const saves = holdingSessionSaves();
+
+  beforeAll(async () => {
+    t = await startIdp({ store: 'redis', wrapStore: saves.wrap });
+    fx = await createFixture(t);
+    // the third app authenticates only in the last test, so its grants are that test's alone
+    apps = [await createAppClient(t, fx.appId), await createAppClient(t, fx.appId), await createAppClient(t, fx.appId)];
+  });
+  afterAll(() => t.close());
+
+  /** The logout page's form, confirmed with logout=yes. */
+  async function browserLogout(browser: Browser, idToken: string) {
+    const page = await (await browser.follow(oidc.buildEndSessionUrl(apps[0]!.rp, { id_token_hint: idToken }).href, t.url)).response.text();
+    const action = /<form[^>]*action="([^"]+)"/.exec(page)![1]!;
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(page)![1]!;
+    return browser.follow(action, t.url, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ xsrf, logout: 'yes' }).toString(),
+    });
+  }
+
+  it('does not bring back a browser session, nor keep the grant it added (prompt=none after the logout: login_required)', async () => {
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const browser = new Browser();
+      const first = await browserSignIn(t, apps[0]!, browser, fx.user);
+      const held = saves.holdNext();
+      const silent = authorize(t, apps[1]!, browser, fx.user, { prompt: 'none' });
+      await held.reached;
+      expect((await browserLogout(browser, first.id_token!)).response.status).toBe(200);
+      held.release();
+      const { landed } = await silent;
+      const code = landed.searchParams.get('code')!;
+      expect(code).toEqual(expect.any(String));
+
+      // the late save was undone: no SSO, and the code of the grant it added is worth nothing
+      const after = await authorize(t, apps[1]!, browser, fx.user, { prompt: 'none' });
+      expect({ round, error: after.landed.searchParams.get('error') }).toEqual({ round, error: 'login_required' });
+      const grantId = (await t.idp.store.oidcAdapter('AuthorizationCode').find(code))?.grantId as string;
+      expect({ round, grant: await t.idp.provider.Grant.find(grantId) }).toEqual({ round, grant: undefined });
+    }
+  }, 60_000);
+
+  it('undoes a silent authentication whose save lands after the logout ("Session not found", its grant revoked)', async () => {
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const signedIn = await backend(t, apps[0]!, 'password/authenticate', { identifier: fx.user.email, password: fx.user.password });
+      const sessionId = signedIn.body.session_id as string;
+      const held = saves.holdNext();
+      const silent = backend(t, apps[2]!, 'session/authenticate', { session_id: sessionId });
+      await held.reached;
+      expect((await backend(t, apps[0]!, 'session/logout', { session_id: sessionId })).status).toBe(204);
+      held.release();
+      expect(await silent).toMatchObject({ status: 400, body: { message: 'Session not found', error_code: 400 } });
+      expect(await backend(t, apps[2]!, 'session/authenticate', { session_id: sessionId }))
+        .toMatchObject({ status: 400, body: { message: 'Session not found', error_code: 400 } });
+      // every grant the second app was ever given here (one per round) is gone
+      const grantIds = await t.idp.store.setMembers(`grants-of-client:${apps[2]!.client_id}`);
+      expect(grantIds).toHaveLength(round + 1);
+      const kept = await Promise.all(grantIds.map((grantId) => t.idp.provider.Grant.find(grantId)));
+      expect({ round, kept }).toEqual({ round, kept: grantIds.map(() => undefined) });
+    }
+  }, 60_000);
 });

@@ -27,7 +27,7 @@ export class MemoryStore implements Store {
   private readonly setExpiries = new Map<string, number>();
   private readonly schedules = new Map<string, Map<string, number>>();
   private readonly bus = new EventEmitter();
-  private readonly adapters = new Map<string, Adapter>();
+  private readonly adapters = new Map<string, MemoryOidcAdapter>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor() {
@@ -176,13 +176,17 @@ export class MemoryStore implements Store {
     this.bus.on(channel, onMessage);
   }
 
-  oidcAdapter(model: string): Adapter {
+  oidcAdapter(model: string): MemoryOidcAdapter {
     let adapter = this.adapters.get(model);
     if (!adapter) {
       adapter = new MemoryOidcAdapter(this, model);
       this.adapters.set(model, adapter);
     }
     return adapter;
+  }
+
+  async replaceOidcRecord(model: string, id: string, expected: AdapterPayload, next: AdapterPayload, expiresIn?: number): Promise<boolean> {
+    return this.oidcAdapter(model).replace(id, expected, next, expiresIn);
   }
 
   async ping(): Promise<void> {}
@@ -201,10 +205,21 @@ class MemoryOidcAdapter implements Adapter {
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    this.write(id, payload, expiresIn);
+  }
+
+  /** upsert, if the stored payload is still `expected`; no await in between: atomic on the single thread */
+  async replace(id: string, expected: AdapterPayload, next: AdapterPayload, expiresIn?: number): Promise<boolean> {
+    if (this.store.entry(this.key(id))?.value !== JSON.stringify(expected)) return false;
+    this.write(id, next, expiresIn);
+    return true;
+  }
+
+  private write(id: string, payload: AdapterPayload, expiresIn?: number): void {
     const key = this.key(id);
     this.store.write(key, JSON.stringify(payload), expiresIn, true);
     if (GRANTABLE_MODELS.has(this.model) && payload.grantId) {
-      await this.store.setAdd(`${GRANT_INDEX_PREFIX}${payload.grantId}`, key);
+      void this.store.setAdd(`${GRANT_INDEX_PREFIX}${payload.grantId}`, key);
     }
     if (payload.uid) this.store.write(`oidc:uid:${payload.uid}`, id, expiresIn);
     if (payload.userCode) this.store.write(`oidc:userCode:${payload.userCode}`, id, expiresIn);

@@ -1,4 +1,4 @@
-import type { Adapter } from 'oidc-provider';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
 
 /**
  * The storage port. Every byte the IdP keeps goes through one of these methods, so the
@@ -54,6 +54,12 @@ export interface Store {
 
   /** oidc-provider adapter for one model, persisted in this store. */
   oidcAdapter(model: string): Adapter;
+  /**
+   * Compare-and-set of an oidc-provider record: writes `next` as that model's `upsert` would
+   * (TTL and lookups included) only if the stored payload is still exactly `expected` (as
+   * `find` returned it). False if another write came first, or the record is gone.
+   */
+  replaceOidcRecord(model: string, id: string, expected: AdapterPayload, next: AdapterPayload, expiresIn?: number): Promise<boolean>;
 
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,9 +1,9 @@
 import type { Context } from 'koa';
-import type { Client } from 'oidc-provider';
+import type { AdapterPayload, Client } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { RateLimiter, Store } from '../../adapters/store.js';
 import type { SilentAuthLimitConfig } from '../config.js';
-import { ApiError } from '../http/errors.js';
+import { ApiError, conflict } from '../http/errors.js';
 import type { ClientExtras } from '../provider/client-adapter.js';
 import { epochSeconds } from '../time.js';
 import { sessionNotFound, withinLimit } from './errors.js';
@@ -15,6 +15,9 @@ import type { SessionIndex } from './session-index.js';
 import type { IssuedTokens, TokenIssuer, TokenRequest } from './tokens.js';
 
 type Session = InstanceType<Provider['Session']>;
+
+/** Compare-and-set rounds a session write may lose to concurrent writers before giving up (409). */
+const COMMIT_ATTEMPTS = 10;
 
 export interface SessionTokens extends IssuedTokens {
   session_id: string;
@@ -66,10 +69,18 @@ export class SessionService {
     if (session.accountId && session.accountId !== userId) {
       throw new ApiError(400, 'session_id: the session belongs to another user');
     }
-    session.loginAccount({ accountId: userId, loginTs: epochSeconds(), ...afterAuthentication(session.amr, method) });
+    const loginTs = epochSeconds();
+    session.loginAccount({ accountId: userId, loginTs, ...afterAuthentication(session.amr, method) });
     const tokens = await this.tokens.issue(ctx, client, session, request);
     if (!tokens) throw sessionNotFound();
-    await this.saveUnlessEnded(session);
+    if (sessionId) {
+      await this.commit(session, client, (stored) => {
+        if (stored.accountId !== userId) throw new ApiError(400, 'session_id: the session belongs to another user');
+        return { loginTs, ...afterAuthentication(stored.amr as string[] | undefined, method) };
+      });
+    } else {
+      await session.save(this.lifetime(undefined, session));
+    }
     return { ...tokens, session_id: sessionId ?? session.sidFor(client.clientId)! };
   }
 
@@ -86,7 +97,7 @@ export class SessionService {
     if (sessionTtl !== undefined && session.past(sessionTtl)) throw sessionNotFound();
     const tokens = await this.tokens.issue(ctx, client, session, request);
     if (!tokens) throw sessionNotFound();
-    await this.saveUnlessEnded(session);
+    await this.commit(session, client, () => ({}));
     return { ...tokens, session_id: sessionId };
   }
 
@@ -111,13 +122,37 @@ export class SessionService {
   }
 
   /**
-   * Saves the session after an authentication in it; the expiry stays loginTs + ttl (never 0:
-   * Session#persist would then save it without expiry). If the session was logged out
-   * meanwhile, the index undoes the save with its grants, and the caller gets "Session not found".
+   * Writes what an authentication in an existing session changed: the client's entry (its sid
+   * and grant) and `authentication`'s fields (a sign-in's loginTs, amr, acr). oidc-provider
+   * saves a session whole, and a copy read before the tokens were issued would undo what other
+   * requests wrote meanwhile (another app's entry, a second factor). So the change is applied to
+   * the stored record and written only if that record is still the one read (compare-and-set),
+   * read again after a conflict. The expiry stays loginTs + ttl. If the session ended meanwhile,
+   * the index undoes the write with its grants, and the caller gets "Session not found".
    */
-  private async saveUnlessEnded(session: Session): Promise<void> {
-    await session.save(this.lifetime(undefined, session));
-    if (await this.index.isEnded(session.uid)) throw sessionNotFound();
+  private async commit(session: Session, client: Client, authentication: (stored: AdapterPayload) => AdapterPayload): Promise<void> {
+    const entry = session.authorizationFor(client.clientId);
+    for (let attempt = 1; attempt <= COMMIT_ATTEMPTS; attempt += 1) {
+      const stored = await this.index.record(session.uid);
+      if (!stored?.jti) {
+        // logged out (or expired) since it was read: the grant just used goes with it, and the tokens are never handed out
+        if (entry.grantId) await this.grants.revoke(entry.grantId);
+        throw sessionNotFound();
+      }
+      const authorizations = (stored.authorizations ?? {}) as Record<string, object>;
+      const next: AdapterPayload = {
+        ...stored,
+        ...authentication(stored),
+        authorizations: { ...authorizations, [client.clientId]: { ...authorizations[client.clientId], sid: entry.sid, grantId: entry.grantId } },
+      };
+      const ttl = this.lifetime(undefined, next as { accountId?: string; loginTs?: number });
+      next.exp = epochSeconds() + ttl;
+      if (await this.index.replace(stored.jti, stored, next, ttl)) {
+        if (await this.index.isEnded(session.uid)) throw sessionNotFound();
+        return;
+      }
+    }
+    throw conflict('The session is being changed by other requests; try again');
   }
 
   /**

@@ -45,22 +45,12 @@ export class SessionIndex {
    * undone, with every grant it registered.
    */
   adapter(): Adapter {
-    const { records, store } = this;
-    const end = (id: string, record: SessionRecord) => this.end(id, record);
+    const { records } = this;
+    const indexSaved = (id: string, payload: AdapterPayload, expiresIn?: number) => this.indexSaved(id, payload, expiresIn);
     return {
       async upsert(id, payload, expiresIn) {
         await records.upsert(id, payload, expiresIn);
-        const uid = stringOf(payload.uid);
-        if (!uid) return;
-        const accountId = stringOf(payload.accountId);
-        const authorizations = authorizationsOf(payload);
-        await Promise.all([
-          ...authorizations.flatMap(({ sid }) => (sid ? [store.putJSON(sidKey(sid), uid, expiresIn)] : [])),
-          ...authorizations.flatMap(({ grantId }) => (grantId ? [store.setAdd(grantsKey(uid), grantId, expiresIn)] : [])),
-          ...(accountId ? [store.setAdd(sessionsOfAccount(accountId), uid, expiresIn)] : []),
-        ]);
-        // after the grants are indexed: an end marked before this read revokes them, one marked after reads them
-        if (accountId && await store.getJSON(endedKey(uid))) await end(id, payload);
+        await indexSaved(id, payload, expiresIn);
       },
       find: (id) => records.find(id),
       findByUid: (uid) => records.findByUid(uid),
@@ -71,6 +61,21 @@ export class SessionIndex {
     };
   }
 
+  /** The stored session record (as saved, not a Session instance). */
+  async record(uid: string): Promise<AdapterPayload | undefined> {
+    return await this.records.findByUid(uid) ?? undefined;
+  }
+
+  /**
+   * Writes `next` over the session record only if the record still is `current` (compare-and-
+   * set), and indexes it as a save does. False if another write came first.
+   */
+  async replace(id: string, current: AdapterPayload, next: AdapterPayload, expiresIn: number): Promise<boolean> {
+    if (!(await this.store.replaceOidcRecord('Session', id, current, next, expiresIn))) return false;
+    await this.indexSaved(id, next, expiresIn);
+    return true;
+  }
+
   /** The uid of the session a sid was given in, if that session may still live. */
   async uidOfSid(sid: string): Promise<string | undefined> {
     return this.store.getJSON<string>(sidKey(sid));
@@ -78,6 +83,21 @@ export class SessionIndex {
 
   async isEnded(uid: string): Promise<boolean> {
     return Boolean(await this.store.getJSON(endedKey(uid)));
+  }
+
+  /** After a save: the session's sids, grants and account indexed, then a save of an ended session undone. */
+  private async indexSaved(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    const uid = stringOf(payload.uid);
+    if (!uid) return;
+    const accountId = stringOf(payload.accountId);
+    const authorizations = authorizationsOf(payload);
+    await Promise.all([
+      ...authorizations.flatMap(({ sid }) => (sid ? [this.store.putJSON(sidKey(sid), uid, expiresIn)] : [])),
+      ...authorizations.flatMap(({ grantId }) => (grantId ? [this.store.setAdd(grantsKey(uid), grantId, expiresIn)] : [])),
+      ...(accountId ? [this.store.setAdd(sessionsOfAccount(accountId), uid, expiresIn)] : []),
+    ]);
+    // after the grants are indexed: an end marked before this read revokes them, one marked after reads them
+    if (accountId && await this.isEnded(uid)) await this.end(id, payload);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import * as oidc from 'openid-client';
 import { Browser } from '../support/browserless.js';
@@ -27,7 +28,11 @@ describe('session and grant integrity', () => {
   let redis: Redis;
 
   beforeAll(async () => {
-    t = await startIdp({ store: 'redis', overrides: { scopes: BANK_SCOPES } });
+    t = await startIdp({
+      store: 'redis',
+      // the races authenticate more often in one session than the default 10 a minute
+      overrides: { scopes: BANK_SCOPES, silentAuthLimit: { perSession: { points: 100, duration: 60 }, perClient: { points: 600, duration: 60 } } },
+    });
     fx = await createFixture(t);
     apps = [];
     for (let i = 0; i < APPS; i += 1) apps.push(await createAppClient(t, fx.appId, { scopes: ['openid', 'email', 'offline_access'] }));
@@ -71,6 +76,19 @@ describe('session and grant integrity', () => {
       const after = await Promise.all(apps.map((app, i) => alive(app, silent[i]!.body)));
       expect({ round, after }).toEqual({ round, after: apps.map(() => dead) });
       expect(await alive(apps[0]!, signedIn.body)).toEqual(dead);
+    }
+  }, 120_000);
+
+  it(`keeps every app's entry when ${APPS} apps authenticate silently in one session at once: each app's own sid names the session (${ROUNDS} rounds)`, async () => {
+    const user = await newUser();
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const sessionId = (await passwordLogin(apps[0]!, user)).body.session_id as string;
+      const silent = await Promise.all(apps.slice(1).map((app) => backend(t, app, 'session/authenticate', { session_id: sessionId })));
+      expect(silent.map((r) => r.status)).toEqual(apps.slice(1).map(() => 200));
+      const sids = await Promise.all(silent.map(async (r, i) => (await idTokenClaims(t, r.body.id_token, apps[i + 1]!.client_id)).sid as string));
+      // the session record lists each app (a lost entry makes its sid name nothing)
+      const found = await Promise.all(sids.map(async (sid) => (await backend(t, apps[0]!, 'session/authenticate', { session_id: sid })).status));
+      expect({ round, found }).toEqual({ round, found: sids.map(() => 200) });
     }
   }, 120_000);
 
@@ -226,19 +244,27 @@ describe('session and grant integrity', () => {
  */
 function holdingSessionSaves() {
   let next: { reached: () => void; released: Promise<void> } | undefined;
+  const waitIfHeld = async () => {
+    const hold = next;
+    next = undefined;
+    if (hold) {
+      hold.reached();
+      await hold.released;
+    }
+  };
   const wrap = (store: Store): Store => {
     const wrapped = Object.create(store) as Store;
+    // the library saves a session whole (upsert); the backend methods write it by compare-and-set
+    wrapped.replaceOidcRecord = async (model, ...args) => {
+      if (model === 'Session') await waitIfHeld();
+      return store.replaceOidcRecord(model, ...args);
+    };
     wrapped.oidcAdapter = (model: string) => {
       const adapter = store.oidcAdapter(model);
       if (model !== 'Session') return adapter;
       return {
         async upsert(id, payload, expiresIn) {
-          const hold = next;
-          next = undefined;
-          if (hold) {
-            hold.reached();
-            await hold.released;
-          }
+          await waitIfHeld();
           await adapter.upsert(id, payload, expiresIn);
         },
         find: (id) => adapter.find(id),
@@ -304,6 +330,26 @@ describe('a sign-in that read the session before its logout, and saves it after'
       expect({ round, error: after.landed.searchParams.get('error') }).toEqual({ round, error: 'login_required' });
       const grantId = (await t.idp.store.oidcAdapter('AuthorizationCode').find(code))?.grantId as string;
       expect({ round, grant: await t.idp.provider.Grant.find(grantId) }).toEqual({ round, grant: undefined });
+    }
+  }, 60_000);
+
+  it("does not revert a sign-in's new authentication with a silent authentication's older copy (auth_time kept)", async () => {
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const signIn = (sessionId?: string) => backend(t, apps[0]!, 'password/authenticate', {
+        identifier: fx.user.email, password: fx.user.password, ...(sessionId ? { session_id: sessionId } : {}),
+      });
+      const sessionId = (await signIn()).body.session_id as string;
+      await sleep(1100); // the second sign-in's auth_time is a later second
+      const held = saves.holdNext();
+      const silent = backend(t, apps[1]!, 'session/authenticate', { session_id: sessionId });
+      await held.reached;
+      const again = await signIn(sessionId);
+      expect(again.status).toBe(200);
+      held.release();
+      expect((await silent).status).toBe(200);
+      const signedInAt = (await idTokenClaims(t, again.body.id_token, apps[0]!.client_id)).auth_time;
+      const after = await backend(t, apps[1]!, 'session/authenticate', { session_id: sessionId });
+      expect({ round, authTime: (await idTokenClaims(t, after.body.id_token, apps[1]!.client_id)).auth_time }).toEqual({ round, authTime: signedInAt });
     }
   }, 60_000);
 

@@ -1,6 +1,7 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Store } from '../../adapters/index.js';
 import type { GrantService } from '../grants/service.js';
+import { epochSeconds } from '../time.js';
 
 /*
  * What apps call `session_id` is a `sid` of the IdP session: the one oidc-provider gives each
@@ -28,6 +29,27 @@ export interface SessionRecord {
   authorizations?: unknown;
 }
 
+/** Compare-and-set rounds a session save may lose to concurrent saves before it simply overwrites. */
+const MERGE_ATTEMPTS = 20;
+
+/**
+ * A copy of a session saved by oidc-provider, merged into the stored record: the copy's fields
+ * win, except that the stored record keeps the entries of clients the copy does not list (the
+ * library removes an entry only together with a new session id, so a missing one was added by
+ * another request meanwhile), and a later authentication stored meanwhile (loginTs, amr, acr
+ * and the expiry that goes with them) is not replaced by an earlier one. Returns the record and its TTL.
+ */
+function mergeSaved(stored: AdapterPayload, copy: AdapterPayload, expiresIn: number | undefined): [AdapterPayload, number | undefined] {
+  const authorizations = { ...(stored.authorizations as object | undefined), ...(copy.authorizations as object | undefined) };
+  const merged: AdapterPayload = { ...copy, authorizations };
+  const storedLogin = typeof stored.loginTs === 'number' ? stored.loginTs : 0;
+  const copyLogin = typeof copy.loginTs === 'number' ? copy.loginTs : 0;
+  if (stored.accountId !== copy.accountId || storedLogin <= copyLogin) return [merged, expiresIn];
+  const { accountId, loginTs, amr, acr, exp } = stored;
+  const ttl = typeof exp === 'number' ? Math.max(1, exp - epochSeconds()) : expiresIn;
+  return [{ ...merged, accountId, loginTs, amr, acr, exp }, ttl];
+}
+
 const authorizationsOf = (record: SessionRecord) => Object.values((record.authorizations ?? {}) as Record<string, Authorization>);
 const stringOf = (value: unknown) => (typeof value === 'string' && value ? value : undefined);
 
@@ -40,17 +62,32 @@ export class SessionIndex {
   }
 
   /**
-   * The Session adapter: each save also indexes the session's sids, grants and account, then
-   * looks for the end mark; a save of an ended session (a sign-in that raced its logout) is
-   * undone, with every grant it registered.
+   * The Session adapter. oidc-provider saves the whole session from the copy its request read;
+   * a save merges that copy into the stored record instead (mergeSaved, by compare-and-set), so
+   * concurrent authorizations in one browser keep each other's entries. Each save also indexes
+   * the session's sids, grants and account, then looks for the end mark: a save of an ended
+   * session (a sign-in that raced its logout) is undone, with every grant it registered.
    */
   adapter(): Adapter {
-    const { records } = this;
+    const { records, store } = this;
     const indexSaved = (id: string, payload: AdapterPayload, expiresIn?: number) => this.indexSaved(id, payload, expiresIn);
     return {
       async upsert(id, payload, expiresIn) {
-        await records.upsert(id, payload, expiresIn);
-        await indexSaved(id, payload, expiresIn);
+        for (let attempt = 1; ; attempt += 1) {
+          const stored = await records.find(id);
+          // a new session (or a new id: sign-in and leaving rotate it) has nothing to merge with;
+          // so does a record every attempt found changed (the last writer wins, as in the library)
+          if (!stored || attempt > MERGE_ATTEMPTS) {
+            await records.upsert(id, payload, expiresIn);
+            await indexSaved(id, payload, expiresIn);
+            return;
+          }
+          const [merged, ttl] = mergeSaved(stored, payload, expiresIn);
+          if (await store.replaceOidcRecord('Session', id, stored, merged, ttl)) {
+            await indexSaved(id, merged, ttl);
+            return;
+          }
+        }
       },
       find: (id) => records.find(id),
       findByUid: (uid) => records.findByUid(uid),

@@ -92,6 +92,16 @@ describe('session and grant integrity', () => {
     }
   }, 120_000);
 
+  it(`redeems the codes of ${APPS} apps that signed in by SSO at once in one browser (${ROUNDS} rounds)`, async () => {
+    const user = await newUser();
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const browser = new Browser();
+      await browserSignIn(t, apps[0]!, browser, user);
+      const redeemed = await Promise.all(apps.map((app) => browserSignIn(t, app, browser, user).then(() => 'ok', (err: { error?: string }) => err.error ?? 'failed')));
+      expect({ round, redeemed }).toEqual({ round, redeemed: apps.map(() => 'ok') });
+    }
+  }, 120_000);
+
   it(`ends at a browser logout the grants of ${APPS} apps that signed in by SSO at once (${ROUNDS} rounds)`, async () => {
     const user = await newUser();
     // the stored code, read past the library's session binding (which a lost session entry fails)

@@ -1,5 +1,5 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import type { Store } from '../../adapters/index.js';
+import type { Store } from '../../adapters/store.js';
 import type { GrantService } from '../grants/service.js';
 import { epochSeconds } from '../time.js';
 
@@ -7,9 +7,9 @@ import { epochSeconds } from '../time.js';
  * What apps call `session_id` is a `sid` of the IdP session: the one oidc-provider gives each
  * client of a session (21 random characters, never the browser cookie's value) and puts in
  * that client's ID tokens. oidc-provider finds sessions only by cookie id or uid, and saves a
- * Session whole from whichever request last touched it (concurrent sign-ins in one session
- * each write their own copy; the last one wins). So what must not be lost is kept beside the
- * record, in keys written one field at a time, each for as long as the session lives:
+ * Session whole from the copy its request read (concurrent sign-ins in one session each write
+ * their own copy): saves are merged into the stored record (mergeSaved), and what must never be
+ * lost is also kept beside the record, in keys of its own, each as long as the session lives:
  *   session-sid:<sid>               -> uid: the session a sid names
  *   session-grants:<uid>            ids of every Grant ever registered in the session
  *   sessions-of-account:<accountId> uids of the account's sessions

@@ -25,9 +25,11 @@ export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
   private readonly entries = new Map<string, Entry>();
   private readonly sets = new Map<string, Set<string>>();
+  /** expiry (epoch ms) of the sets given a TTL by setAdd */
+  private readonly setExpiries = new Map<string, number>();
   private readonly schedules = new Map<string, Map<string, number>>();
   private readonly bus = new EventEmitter();
-  private readonly adapters = new Map<string, OidcAdapter>();
+  private readonly adapters = new Map<string, MemoryOidcAdapter>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor() {
@@ -55,6 +57,7 @@ export class MemoryStore implements Store {
     for (const [key, entry] of this.entries) {
       if (entry.expiresAt !== undefined && entry.expiresAt <= now) this.entries.delete(key);
     }
+    for (const key of this.setExpiries.keys()) this.liveSet(key);
     for (const [key, members] of this.sets) {
       if (!key.startsWith(GRANT_INDEX_PREFIX)) continue;
       for (const member of members) if (!this.entries.has(member)) members.delete(member);
@@ -85,6 +88,7 @@ export class MemoryStore implements Store {
     for (const key of keys) {
       this.entries.delete(key);
       this.sets.delete(key);
+      this.setExpiries.delete(key);
     }
   }
 
@@ -109,24 +113,36 @@ export class MemoryStore implements Store {
     return this.entry(key)?.value;
   }
 
-  async setAdd(key: string, member: string): Promise<void> {
-    let members = this.sets.get(key);
+  /** Live set or undefined; an expired set is dropped on access. */
+  private liveSet(key: string): Set<string> | undefined {
+    const expiresAt = this.setExpiries.get(key);
+    if (expiresAt !== undefined && expiresAt <= Date.now()) {
+      this.sets.delete(key);
+      this.setExpiries.delete(key);
+    }
+    return this.sets.get(key);
+  }
+
+  async setAdd(key: string, member: string, ttl?: number): Promise<void> {
+    let members = this.liveSet(key);
     if (!members) this.sets.set(key, members = new Set());
     members.add(member);
+    if (ttl) this.setExpiries.set(key, Math.max(this.setExpiries.get(key) ?? 0, Date.now() + ttl * 1000));
   }
 
   async setRemove(key: string, member: string): Promise<void> {
-    this.sets.get(key)?.delete(member);
+    this.liveSet(key)?.delete(member);
   }
 
   async setMembers(key: string): Promise<string[]> {
-    return [...(this.sets.get(key) ?? [])];
+    return [...(this.liveSet(key) ?? [])];
   }
 
   /** Removes a whole member set and returns what it held. */
   takeSet(key: string): string[] {
-    const members = [...(this.sets.get(key) ?? [])];
+    const members = [...(this.liveSet(key) ?? [])];
     this.sets.delete(key);
+    this.setExpiries.delete(key);
     return members;
   }
 
@@ -172,13 +188,17 @@ export class MemoryStore implements Store {
     this.bus.on(channel, onMessage);
   }
 
-  oidcAdapter(model: string): OidcAdapter {
+  oidcAdapter(model: string): MemoryOidcAdapter {
     let adapter = this.adapters.get(model);
     if (!adapter) {
       adapter = new MemoryOidcAdapter(this, model);
       this.adapters.set(model, adapter);
     }
     return adapter;
+  }
+
+  async replaceOidcRecord(model: string, id: string, expected: AdapterPayload, next: AdapterPayload, expiresIn?: number): Promise<boolean> {
+    return this.oidcAdapter(model).replace(id, expected, next, expiresIn);
   }
 
   async ping(): Promise<void> {}
@@ -197,10 +217,21 @@ class MemoryOidcAdapter implements OidcAdapter {
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    this.write(id, payload, expiresIn);
+  }
+
+  /** upsert, if the stored payload is still `expected`; no await in between: atomic on the single thread */
+  async replace(id: string, expected: AdapterPayload, next: AdapterPayload, expiresIn?: number): Promise<boolean> {
+    if (this.store.entry(this.key(id))?.value !== JSON.stringify(expected)) return false;
+    this.write(id, next, expiresIn);
+    return true;
+  }
+
+  private write(id: string, payload: AdapterPayload, expiresIn?: number): void {
     const key = this.key(id);
     this.store.write(key, JSON.stringify(payload), expiresIn, true);
     if (GRANTABLE_MODELS.has(this.model) && payload.grantId) {
-      await this.store.setAdd(`${GRANT_INDEX_PREFIX}${payload.grantId}`, key);
+      void this.store.setAdd(`${GRANT_INDEX_PREFIX}${payload.grantId}`, key);
     }
     if (payload.uid) this.store.write(`oidc:uid:${payload.uid}`, id, expiresIn);
     if (payload.userCode) this.store.write(`oidc:userCode:${payload.userCode}`, id, expiresIn);

@@ -21,17 +21,16 @@ import {
  * Redis Cluster the prefix carries a hash tag ("{idp}:") so that all of them share one slot.
  */
 
-/** Seconds a grant index is kept beyond the member that extended it (see LUA.upsert). */
+/** Seconds a grant index is kept beyond the member that extended it (see UPSERT). */
 const GRANT_INDEX_HEADROOM = 86_400;
 
-const LUA = {
-  // one command instead of MULTI, so it joins ioredis's auto-pipeline: the record with its
-  // TTL (ARGV[2], 0 = none), then per further key its role from ARGV[4..]: 'grant' adds the
-  // record (ARGV[3]) to a grant index that lives at least as long as its longest-lived member,
-  // 'alias' points a lookup key at the record's id (ARGV[4 + #roles]). An index is extended
-  // with GRANT_INDEX_HEADROOM to spare, so that the members that follow (the access token of
-  // the same response, a refresh token's successor) find it long enough: a TTL read, no EXPIRE.
-  upsert: `
+// one command instead of MULTI, so it joins ioredis's auto-pipeline: the record with its
+// TTL (ARGV[2], 0 = none), then per further key its role from ARGV[4..]: 'grant' adds the
+// record (ARGV[3]) to a grant index that lives at least as long as its longest-lived member,
+// 'alias' points a lookup key at the record's id (ARGV[4 + #roles]). An index is extended
+// with GRANT_INDEX_HEADROOM to spare, so that the members that follow (the access token of
+// the same response, a refresh token's successor) find it long enough: a TTL read, no EXPIRE.
+const UPSERT = `
     redis.call('hset', KEYS[1], 'p', ARGV[1])
     local ttl = tonumber(ARGV[2])
     if ttl > 0 then redis.call('expire', KEYS[1], ttl) else redis.call('persist', KEYS[1]) end
@@ -42,7 +41,16 @@ const LUA = {
         if ttl > 0 and redis.call('ttl', KEYS[i]) < ttl then redis.call('expire', KEYS[i], ttl + ${GRANT_INDEX_HEADROOM}) end
       elseif ttl > 0 then redis.call('set', KEYS[i], id, 'EX', ttl)
       else redis.call('set', KEYS[i], id) end
-    end`,
+    end`;
+
+const LUA = {
+  upsert: UPSERT,
+  // upsert's write, only if the stored payload is still the last argument (compare-and-set): 1, else 0
+  replace: `
+    local expected = table.remove(ARGV)
+    if redis.call('hget', KEYS[1], 'p') ~= expected then return 0 end
+    ${UPSERT}
+    return 1`,
   // a record through a lookup key (uid, userCode) in one round trip: [payload, consumed-at] or nil
   findByAlias: `
     local id = redis.call('get', KEYS[1])
@@ -71,6 +79,14 @@ const LUA = {
     for _, key in ipairs(members) do redis.call('del', ARGV[1] .. key) end
     redis.call('del', KEYS[1])
     return #members`,
+  // SADD, then an expiry that only moves later (ARGV[2] seconds; 0 = leave it as it is)
+  setAdd: `
+    redis.call('sadd', KEYS[1], ARGV[1])
+    local ttl = tonumber(ARGV[2])
+    if ttl > 0 then
+      redis.call('expire', KEYS[1], ttl, 'NX')
+      redis.call('expire', KEYS[1], ttl, 'GT')
+    end`,
   claim: `
     local owner = redis.call('get', KEYS[1])
     if owner == false then redis.call('set', KEYS[1], ARGV[1]) return 1 end
@@ -100,10 +116,12 @@ const LUA = {
 
 type ScriptedRedis = RedisClient & {
   oidcUpsert(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<void>;
+  oidcReplace(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<number>;
   oidcFindByAlias(key: string, recordPrefix: string): Promise<Array<string | null> | null>;
   oidcFindWithGrant(key: string, grantPrefix: string): Promise<Array<string | null> | null>;
   oidcConsume(key: string, at: number, reuseWindow: number): Promise<number>;
   oidcRevokeGrant(key: string, prefix: string): Promise<number>;
+  storeSetAdd(key: string, member: string, ttl: number): Promise<void>;
   storeClaim(key: string, owner: string): Promise<number>;
   storeRelease(key: string, owner: string): Promise<number>;
   storeTakeDue(key: string, now: number, limit: number, lease: number): Promise<string[]>;
@@ -124,7 +142,7 @@ export class RedisStore implements Store {
   private subscriber?: Subscriber;
   private readonly handlers = new Map<string, (message: string) => void>();
   private readonly resyncs: Array<() => void> = [];
-  private readonly adapters = new Map<string, OidcAdapter>();
+  private readonly adapters = new Map<string, RedisOidcAdapter>();
 
   constructor(private readonly options: RedisStoreOptions) {
     this.topology = 'url' in options ? { kind: 'single', url: options.url } : options.topology;
@@ -132,10 +150,12 @@ export class RedisStore implements Store {
     // surfaced to requests through failing commands and /readyz; to the operator through this
     this.redis.on('error', (err: Error) => options.onConnectionError?.(err));
     this.redis.defineCommand('oidcUpsert', { lua: LUA.upsert });
+    this.redis.defineCommand('oidcReplace', { lua: LUA.replace });
     this.redis.defineCommand('oidcFindByAlias', { numberOfKeys: 1, lua: LUA.findByAlias });
     this.redis.defineCommand('oidcFindWithGrant', { numberOfKeys: 1, lua: LUA.findWithGrant });
     this.redis.defineCommand('oidcConsume', { numberOfKeys: 1, lua: LUA.consume });
     this.redis.defineCommand('oidcRevokeGrant', { numberOfKeys: 1, lua: LUA.revokeGrant });
+    this.redis.defineCommand('storeSetAdd', { numberOfKeys: 1, lua: LUA.setAdd });
     this.redis.defineCommand('storeClaim', { numberOfKeys: 1, lua: LUA.claim });
     this.redis.defineCommand('storeRelease', { numberOfKeys: 1, lua: LUA.release });
     this.redis.defineCommand('storeTakeDue', { numberOfKeys: 1, lua: LUA.takeDue });
@@ -186,8 +206,9 @@ export class RedisStore implements Store {
     return (await this.redis.get(key)) ?? undefined;
   }
 
-  async setAdd(key: string, member: string): Promise<void> {
-    await this.redis.sadd(key, member);
+  async setAdd(key: string, member: string, ttl?: number): Promise<void> {
+    if (ttl) await this.redis.storeSetAdd(key, member, Math.max(1, Math.ceil(ttl)));
+    else await this.redis.sadd(key, member);
   }
 
   async setRemove(key: string, member: string): Promise<void> {
@@ -238,13 +259,17 @@ export class RedisStore implements Store {
     await this.subscriber.subscribe(this.options.keyPrefix + channel);
   }
 
-  oidcAdapter(model: string): OidcAdapter {
+  oidcAdapter(model: string): RedisOidcAdapter {
     let adapter = this.adapters.get(model);
     if (!adapter) {
       adapter = new RedisOidcAdapter(this.redis, this.options.keyPrefix, model);
       this.adapters.set(model, adapter);
     }
     return adapter;
+  }
+
+  async replaceOidcRecord(model: string, id: string, expected: AdapterPayload, next: AdapterPayload, expiresIn?: number): Promise<boolean> {
+    return this.oidcAdapter(model).replace(id, expected, next, expiresIn);
   }
 
   /** A read of a key, not PING: on Cluster it must reach the node that holds the store's slot. */
@@ -278,15 +303,25 @@ class RedisOidcAdapter implements OidcAdapter {
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    await this.redis.oidcUpsert(...this.upsertArguments(id, payload, expiresIn));
+  }
+
+  /** upsert, if the stored payload is still `expected` (find's answer, so without `consumed`) */
+  async replace(id: string, expected: AdapterPayload, next: AdapterPayload, expiresIn?: number): Promise<boolean> {
+    return (await this.redis.oidcReplace(...this.upsertArguments(id, next, expiresIn), JSON.stringify(expected))) === 1;
+  }
+
+  /** The keys and arguments of the upsert script: the record, then its grant index and lookups. */
+  private upsertArguments(id: string, payload: AdapterPayload, expiresIn?: number): [number, ...Array<string | number>] {
     const key = this.key(id);
     const related: Array<[string, 'grant' | 'alias']> = [];
     if (GRANTABLE_MODELS.has(this.model) && payload.grantId) related.push([`oidc:grant:${payload.grantId}`, 'grant']);
     if (payload.uid) related.push([`oidc:uid:${payload.uid}`, 'alias']);
     if (payload.userCode) related.push([`oidc:userCode:${payload.userCode}`, 'alias']);
-    await this.redis.oidcUpsert(
+    return [
       1 + related.length, key, ...related.map(([k]) => k),
       JSON.stringify(payload), expiresIn ?? 0, key, ...related.map(([, role]) => role), id,
-    );
+    ];
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {

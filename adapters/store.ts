@@ -25,7 +25,11 @@ export interface Store {
   release(key: string, owner: string): Promise<void>;
   lookup(key: string): Promise<string | undefined>;
 
-  setAdd(key: string, member: string): Promise<void>;
+  /**
+   * With `ttl`, the set then lives at least `ttl` more seconds (its expiry only ever moves
+   * later), so an index kept this way lives as long as its longest-lived member.
+   */
+  setAdd(key: string, member: string, ttl?: number): Promise<void>;
   setRemove(key: string, member: string): Promise<void>;
   setMembers(key: string): Promise<string[]>;
 
@@ -58,6 +62,12 @@ export interface Store {
 
   /** oidc-provider adapter for one model, persisted in this store. */
   oidcAdapter(model: string): OidcAdapter;
+  /**
+   * Compare-and-set of an oidc-provider record: writes `next` as that model's `upsert` would
+   * (TTL and lookups included) only if the stored payload is still exactly `expected` (as
+   * `find` returned it). False if another write came first, or the record is gone.
+   */
+  replaceOidcRecord(model: string, id: string, expected: AdapterPayload, next: AdapterPayload, expiresIn?: number): Promise<boolean>;
 
   ping(): Promise<void>;
   close(): Promise<void>;

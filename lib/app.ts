@@ -40,7 +40,10 @@ import { consentCallbackRoutes, CONSENT_CALLBACK_PATH } from './consents/callbac
 import { consentRoutes, myConsentRoutes } from './consents/routes.js';
 import { requireUserToken } from './http/user-auth.js';
 import { BACKEND_AUTH_AREA, requiredPermission } from './http/permissions.js';
-import { indexingSessionIds } from './sessions/session-ids.js';
+import { SessionIndex } from './sessions/session-index.js';
+import { endIndexedSessionAtLogout } from './sessions/browser-logout.js';
+import { GrantService } from './grants/service.js';
+import { clientTokenRoutes } from './grants/routes.js';
 import { TokenIssuer } from './sessions/tokens.js';
 import { SessionService } from './sessions/service.js';
 import { requireAppClient } from './sessions/app-client.js';
@@ -116,6 +119,8 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   const delivery = createDelivery(config.delivery, logger);
   const deliveryQueue = new DeliveryQueue(delivery, logger);
   const consentRequests = new ConsentRequests(store);
+  const grants = new GrantService(store);
+  const sessionIndex = new SessionIndex(store, grants, config.ttl.session);
   await users.start();
   await clients.start();
   await resources.start();
@@ -124,21 +129,24 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   const clientModel = clientAdapter(clients, resources);
   const device = deviceFlow(store);
   const findAccount = accountFinder({ users, apps, tenantId: config.tenantId });
-  const grants = prefetchedGrants(store.oidcAdapter('Grant'));
+  // grants indexed by account and client, and found along with the token that names them
+  const grantModel = grants.indexing('Grant', prefetchedGrants(store.oidcAdapter('Grant')));
+  const revokeGrant = (grantId: string) => grants.revoke(grantId);
   const provider = new Provider(config.issuer, providerConfiguration({
     config,
     adapter: (model) => {
       if (model === 'Client') return clientModel;
-      // apps name sessions by their sid (session_id of /v1/auth)
-      if (model === 'Session') return indexingSessionIds(store, store.oidcAdapter(model));
+      // sessions indexed by sid (session_id of /v1/auth), grants and account
+      if (model === 'Session') return sessionIndex.adapter();
       // a just-rotated refresh token yields a sibling for the client's reuse interval; its
       // Grant is read along with it
-      if (model === 'RefreshToken') return refreshTokenGrace(withGrantPrefetch(store.oidcAdapter(model)), grants);
-      if (model === 'Grant') return grants;
+      if (model === 'RefreshToken') return refreshTokenGrace(withGrantPrefetch(store.oidcAdapter(model)), revokeGrant);
+      if (model === 'Grant') return grantModel;
       // a code redeemed twice at once is a reuse: the loser revokes the grant
-      if (model === 'AuthorizationCode') return revokingLostConsumes(withGrantPrefetch(store.oidcAdapter(model)), grants);
-      // expired device codes and backchannel requests stay readable: pollers learn expired_token
-      return keepExpiredPolledRequests(model, store.oidcAdapter(model));
+      if (model === 'AuthorizationCode') return revokingLostConsumes(withGrantPrefetch(store.oidcAdapter(model)), revokeGrant);
+      // expired device codes and backchannel requests stay readable: pollers learn expired_token;
+      // client_credentials tokens are indexed by client
+      return keepExpiredPolledRequests(model, grants.indexing(model, store.oidcAdapter(model)));
     },
     findAccount,
     jwks,
@@ -155,6 +163,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   provider.use(sameSitePerClient(config.publicUrl.startsWith('https://')));
   provider.use(pollInterval(store, POLL_INTERVAL_SECONDS));
   provider.use(device.middleware);
+  provider.use(endIndexedSessionAtLogout(sessionIndex));
   clients.checkMetadataWith(async (record) => {
     try {
       await provider.Client.validate(toProviderMetadata(record, await grantableResources(resources, record)));
@@ -174,20 +183,22 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     await clients.ensureManagementClient(MANAGEMENT_APP_ID, config.adminClient.clientId, config.adminClient.clientSecret);
   }
 
+  const sessions = new SessionService({
+    provider, store, index: sessionIndex, grants, tokens: new TokenIssuer(provider, findAccount),
+    sessionTtl: config.ttl.session, limits: config.silentAuthLimit,
+  });
   const selfService = compose<Koa.Context>([
     requireUserToken(provider),
     myConsentRoutes(consents).routes(),
   ] as Koa.Middleware[]);
   const management = compose<Koa.Context>([
     requireManagementPermission(provider, clients),
-    userRoutes(users, consents).routes(),
+    userRoutes(users, consents, sessions).routes(),
     applicationRoutes(apps, clients, resources, consents).routes(),
+    clientTokenRoutes(clients, grants).routes(),
     resourceRoutes(apps, resources).routes(),
     consentRoutes(consents, consentRequests).routes(),
   ] as Koa.Middleware[]);
-  const sessions = new SessionService({
-    provider, store, tokens: new TokenIssuer(provider, findAccount), sessionTtl: config.ttl.session, limits: config.silentAuthLimit,
-  });
   const backendAuth = compose<Koa.Context>([
     requireAppClient(provider, clients),
     sessionRoutes(sessions, users).routes(),

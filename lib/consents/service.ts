@@ -1,4 +1,5 @@
-import { GRANTABLE_MODELS, type Store } from '../../adapters/store.js';
+import type { Store } from '../../adapters/store.js';
+import { revokeGrant } from '../grants/service.js';
 import { ApiError, notFound } from '../http/errors.js';
 import { epochSeconds } from '../time.js';
 import { uuidv7 } from '../ids.js';
@@ -104,7 +105,7 @@ export class ConsentService {
   async attachGrant(consent: Consent, grantId: string): Promise<boolean> {
     await this.store.setAdd(grantsOf(consent.consent_id), grantId);
     if (await this.store.getJSON<Consent>(consentKey(consent.consent_id))) return true;
-    await this.destroyGrant(grantId);
+    await revokeGrant(this.store, grantId);
     return false;
   }
 
@@ -247,7 +248,7 @@ export class ConsentService {
 
   /** Everything but the record itself, which the caller has already taken. */
   private async remove(consent: Consent): Promise<void> {
-    for (const grantId of await this.store.setMembers(grantsOf(consent.consent_id))) await this.destroyGrant(grantId);
+    for (const grantId of await this.store.setMembers(grantsOf(consent.consent_id))) await revokeGrant(this.store, grantId);
     await this.store.delete([grantsOf(consent.consent_id)]);
     await Promise.all([
       this.store.release(pairKey(consent.user_id, consent.client_id), consent.consent_id),
@@ -256,11 +257,6 @@ export class ConsentService {
       this.store.setRemove(consentsOfClient(consent.client_id), consent.consent_id),
       this.store.unschedule(EXPIRY_SCHEDULE, consent.consent_id),
     ]);
-  }
-
-  private async destroyGrant(grantId: string): Promise<void> {
-    await this.store.oidcAdapter('Grant').destroy(grantId);
-    for (const model of GRANTABLE_MODELS) await this.store.oidcAdapter(model).revokeByGrantId(grantId);
   }
 
   private async addReceipt(

@@ -9,6 +9,7 @@ import { renderPage } from '../../views/layout.js';
 import { errorView, loggedOutView, logoutView } from '../../views/messages.js';
 import { EXTRA_CLIENT_METADATA, type ClientExtras } from './client-adapter.js';
 import { claimsConfiguration } from './account.js';
+import { claimsParameter } from './claims-parameter.js';
 import { carryOrgId } from './org-id.js';
 import { allowedPromptsOnly } from '../../policies/allowed-prompts.js';
 import { epochSeconds } from '../time.js';
@@ -96,7 +97,7 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
     },
     features: {
       devInteractions: { enabled: false },
-      claimsParameter: { enabled: true },
+      claimsParameter: claimsParameter(),
       clientCredentials: { enabled: true },
       // resource servers are the tenant's first-party apps: any confidential first-party
       // client may introspect; third-party and public clients only their own tokens
@@ -152,8 +153,9 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       DeviceCode: DEVICE_CODE_TTL,
       IdToken: ttl.idToken,
       Interaction: ttl.interaction,
-      // counted from the last authentication, so silent sign-ins do not extend a session
-      Session: sessionLifetime(ttl.session),
+      // counted from the last authentication, so silent sign-ins do not extend a session;
+      // one nobody signed in to lives as long as an interaction
+      Session: sessionLifetime(ttl.session, ttl.interaction),
       Grant: ttl.grant,
       BackchannelAuthenticationRequest: backchannelRequestTtl,
     },

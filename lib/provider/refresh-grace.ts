@@ -2,7 +2,7 @@ import Provider, { type Adapter, type AdapterPayload } from 'oidc-provider';
 import { type OidcAdapter, withinReuseWindow } from '../../adapters/store.js';
 import { epochSeconds } from '../time.js';
 import type { ClientExtras } from './client-adapter.js';
-import { revokeFamily } from './reuse-revokes.js';
+import type { RevokeGrant } from './reuse-revokes.js';
 
 /**
  * Refresh-token rotation grace, what Okta and Auth0 call a reuse interval.
@@ -22,7 +22,7 @@ import { revokeFamily } from './reuse-revokes.js';
  * is a reuse like any other: the family is revoked, as the library does for a late one
  * (reuse-revokes.ts does the same for codes).
  */
-export function refreshTokenGrace(tokens: OidcAdapter, grants: Adapter): Adapter {
+export function refreshTokenGrace(tokens: OidcAdapter, revokeGrant: RevokeGrant): Adapter {
   return {
     async find(id) {
       const payload = await tokens.find(id);
@@ -36,7 +36,7 @@ export function refreshTokenGrace(tokens: OidcAdapter, grants: Adapter): Adapter
       try {
         await tokens.consume(id, reuseWindow(presented?.clientId));
       } catch (err) {
-        if (presented?.grantId) await revokeFamily(presented.grantId, tokens, grants);
+        if (presented?.grantId) await revokeGrant(presented.grantId);
         throw err;
       }
     },

@@ -8,13 +8,11 @@ import type { Adapter } from 'oidc-provider';
  * end the grant as a sequential reuse does.
  */
 
-/** Ends a grant and everything issued under it, as the library's `revoke` does. */
-export async function revokeFamily(grantId: string, records: Adapter, grants: Adapter): Promise<void> {
-  await Promise.all([records.revokeByGrantId(grantId), grants.destroy(grantId)]);
-}
+/** Ends a grant and everything issued under it (lib/grants/service.ts revokeGrant). */
+export type RevokeGrant = (grantId: string) => Promise<void>;
 
 /** A single-use model's adapter whose lost consume revokes the record's grant. */
-export function revokingLostConsumes(records: Adapter, grants: Adapter): Adapter {
+export function revokingLostConsumes(records: Adapter, revokeGrant: RevokeGrant): Adapter {
   return {
     async consume(id) {
       try {
@@ -22,7 +20,7 @@ export function revokingLostConsumes(records: Adapter, grants: Adapter): Adapter
       } catch (err) {
         // consumed-at and grantId never change once set: reading them after the refusal is safe
         const grantId = (await records.find(id))?.grantId;
-        if (typeof grantId === 'string') await revokeFamily(grantId, records, grants);
+        if (typeof grantId === 'string') await revokeGrant(grantId);
         throw err;
       }
     },

@@ -4,7 +4,7 @@ import type { ClaimsParameter } from 'oidc-provider';
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === 'object' && !Array.isArray(value);
 
-/** A session_id: one of the session's sids (lib/sessions/session-ids.ts). */
+/** A session_id: one of the session's sids (lib/sessions/session-index.ts). */
 export const sessionId = yup.string().matches(/^[A-Za-z0-9_-]{1,128}$/, '${path} is not a session id');
 
 /** One target of the OIDC `claims` request (OIDC Core 5.5): claim name -> null or { essential, value, values }. */

@@ -1,20 +1,23 @@
 import type { Context } from 'koa';
-import type { Client } from 'oidc-provider';
+import type { AdapterPayload, Client } from 'oidc-provider';
 import type Provider from 'oidc-provider';
-import type { Store } from '../../adapters/index.js';
-import type { RateLimiter } from '../../adapters/store.js';
+import type { RateLimiter, Store } from '../../adapters/store.js';
 import type { SilentAuthLimitConfig } from '../config.js';
-import { ApiError } from '../http/errors.js';
+import { ApiError, conflict } from '../http/errors.js';
 import type { ClientExtras } from '../provider/client-adapter.js';
 import { epochSeconds } from '../time.js';
 import { sessionNotFound, withinLimit } from './errors.js';
 import { afterAuthentication, type AuthMethod } from './factors.js';
+import { isThirdParty } from '../../policies/first-party.js';
+import type { GrantService } from '../grants/service.js';
 import { sessionLifetime } from './lifetime.js';
-import { findSessionBySid } from './session-ids.js';
+import type { SessionIndex } from './session-index.js';
 import type { IssuedTokens, TokenIssuer, TokenRequest } from './tokens.js';
 
-/** Marks a session logged out through /v1/auth/session/logout, for as long as it could have lived. */
-const endedKey = (sessionUid: string) => `session-ended:${sessionUid}`;
+type Session = InstanceType<Provider['Session']>;
+
+/** Compare-and-set rounds a session write may lose to concurrent writers before giving up (409). */
+const COMMIT_ATTEMPTS = 10;
 
 export interface SessionTokens extends IssuedTokens {
   session_id: string;
@@ -23,6 +26,8 @@ export interface SessionTokens extends IssuedTokens {
 export interface SessionServiceDeps {
   provider: Provider;
   store: Store;
+  index: SessionIndex;
+  grants: GrantService;
   tokens: TokenIssuer;
   /** ttl.session: seconds a session lives after its last authentication */
   sessionTtl: number;
@@ -36,19 +41,20 @@ export interface SessionServiceDeps {
  */
 export class SessionService {
   private readonly provider: Provider;
-  private readonly store: Store;
+  private readonly index: SessionIndex;
+  private readonly grants: GrantService;
   private readonly tokens: TokenIssuer;
   private readonly lifetime: ReturnType<typeof sessionLifetime>;
   private readonly perSession: RateLimiter;
   private readonly perClient: RateLimiter;
-  private readonly sessionTtl: number;
 
-  constructor({ provider, store, tokens, sessionTtl, limits }: SessionServiceDeps) {
+  constructor({ provider, store, index, grants, tokens, sessionTtl, limits }: SessionServiceDeps) {
     this.provider = provider;
-    this.store = store;
+    this.index = index;
+    this.grants = grants;
     this.tokens = tokens;
-    this.lifetime = sessionLifetime(sessionTtl);
-    this.sessionTtl = sessionTtl;
+    // a backend sign-in always has an account: the anonymous lifetime never applies here
+    this.lifetime = sessionLifetime(sessionTtl, sessionTtl);
     this.perSession = store.rateLimiter({ name: 'silent-auth-session', ...limits.perSession });
     this.perClient = store.rateLimiter({ name: 'silent-auth-client', ...limits.perClient });
   }
@@ -63,10 +69,18 @@ export class SessionService {
     if (session.accountId && session.accountId !== userId) {
       throw new ApiError(400, 'session_id: the session belongs to another user');
     }
-    session.loginAccount({ accountId: userId, loginTs: epochSeconds(), ...afterAuthentication(session.amr, method) });
+    const loginTs = epochSeconds();
+    session.loginAccount({ accountId: userId, loginTs, ...afterAuthentication(session.amr, method) });
     const tokens = await this.tokens.issue(ctx, client, session, request);
     if (!tokens) throw sessionNotFound();
-    await this.saveUnlessEnded(session, client);
+    if (sessionId) {
+      await this.commit(session, client, (stored) => {
+        if (stored.accountId !== userId) throw new ApiError(400, 'session_id: the session belongs to another user');
+        return { loginTs, ...afterAuthentication(stored.amr as string[] | undefined, method) };
+      });
+    } else {
+      await session.save(this.lifetime(undefined, session));
+    }
     return { ...tokens, session_id: sessionId ?? session.sidFor(client.clientId)! };
   }
 
@@ -83,51 +97,77 @@ export class SessionService {
     if (sessionTtl !== undefined && session.past(sessionTtl)) throw sessionNotFound();
     const tokens = await this.tokens.issue(ctx, client, session, request);
     if (!tokens) throw sessionNotFound();
-    await this.saveUnlessEnded(session, client);
+    await this.commit(session, client, () => ({}));
     return { ...tokens, session_id: sessionId };
   }
 
   /**
    * Ends the session for every app and browser, as RP-initiated logout with `logout=yes` does:
-   * the grants of its apps (and their tokens) are revoked, then the session is destroyed.
+   * every grant registered in it (and their tokens) is revoked, then the session is destroyed.
+   * Grants are read from the session's index, not from the record, which concurrent sign-ins
+   * save whole and so may have lost some of (lib/sessions/session-index.ts).
    */
   async logout(sessionId: string): Promise<void> {
     const session = await this.find(sessionId);
-    // first: an authentication racing this logout sees it after saving, and undoes itself
-    await this.store.putJSON(endedKey(session.uid), true, this.sessionTtl);
-    await Promise.all(Object.values(session.authorizations ?? {})
-      .filter((authorization) => authorization.grantId && !authorization.persistsLogout)
-      .map(({ grantId }) => this.revokeGrant(grantId!)));
-    await session.destroy();
+    await this.index.end(session.jti, session);
   }
 
   /**
-   * Saves the session after an authentication in it; the expiry stays loginTs + ttl (never 0:
-   * Session#persist would then save it without expiry). If the session was logged out
-   * meanwhile, the save is undone with the grant just used, and the caller gets "Session not found".
+   * Deleting a user: every session of theirs ends, and every grant (browser, backend, third
+   * party, offline access included) with all its tokens is revoked.
    */
-  private async saveUnlessEnded(session: InstanceType<Provider['Session']>, client: Client): Promise<void> {
-    await session.save(this.lifetime(undefined, session));
-    if (!(await this.store.getJSON(endedKey(session.uid)))) return;
-    const grantId = session.grantIdFor(client.clientId);
-    if (grantId) await this.revokeGrant(grantId);
-    await session.destroy();
-    throw sessionNotFound();
+  async endAllOf(accountId: string): Promise<void> {
+    await this.index.endAllOf(accountId);
+    await this.grants.revokeAllOfAccount(accountId);
   }
 
-  private async revokeGrant(grantId: string): Promise<void> {
-    const { AccessToken, RefreshToken, AuthorizationCode, Grant } = this.provider;
-    await Promise.all([
-      AccessToken.revokeByGrantId(grantId),
-      RefreshToken.revokeByGrantId(grantId),
-      AuthorizationCode.revokeByGrantId(grantId),
-      Grant.adapter.destroy(grantId),
-    ]);
+  /**
+   * Writes what an authentication in an existing session changed: the client's entry (its sid
+   * and grant) and `authentication`'s fields (a sign-in's loginTs, amr, acr). oidc-provider
+   * saves a session whole, and a copy read before the tokens were issued would undo what other
+   * requests wrote meanwhile (another app's entry, a second factor). So the change is applied to
+   * the stored record and written only if that record is still the one read (compare-and-set),
+   * read again after a conflict. The expiry stays loginTs + ttl. If the session ended meanwhile,
+   * the index undoes the write with its grants, and the caller gets "Session not found".
+   */
+  private async commit(session: Session, client: Client, authentication: (stored: AdapterPayload) => AdapterPayload): Promise<void> {
+    const entry = session.authorizationFor(client.clientId);
+    for (let attempt = 1; attempt <= COMMIT_ATTEMPTS; attempt += 1) {
+      const stored = await this.index.record(session.uid);
+      if (!stored?.jti) {
+        // logged out (or expired) since it was read: the grant just used goes with it, and the tokens are never handed out
+        if (entry.grantId) await this.grants.revoke(entry.grantId);
+        throw sessionNotFound();
+      }
+      const authorizations = (stored.authorizations ?? {}) as Record<string, object>;
+      const next: AdapterPayload = {
+        ...stored,
+        ...authentication(stored),
+        authorizations: { ...authorizations, [client.clientId]: { ...authorizations[client.clientId], sid: entry.sid, grantId: entry.grantId } },
+      };
+      const ttl = this.lifetime(undefined, next as { accountId?: string; loginTs?: number });
+      next.exp = epochSeconds() + ttl;
+      if (await this.index.replace(stored.jti, stored, next, ttl)) {
+        if (await this.index.isEnded(session.uid)) throw sessionNotFound();
+        return;
+      }
+    }
+    throw conflict('The session is being changed by other requests; try again');
   }
 
-  private async find(sessionId: string) {
-    const session = await findSessionBySid(this.provider, this.store, sessionId);
-    if (!session) throw sessionNotFound();
+  /**
+   * The signed-in, unexpired session a sid names, if the sid is a first party's. An app that
+   * left the session alone (RP-initiated logout without `logout=yes`) no longer holds its sid
+   * there, so that sid no longer names it. A third party's sid (released in its ID token) is
+   * no session_id: it would hand the user's session to any first-party backend.
+   */
+  private async find(sessionId: string): Promise<Session> {
+    const uid = await this.index.uidOfSid(sessionId);
+    const session = uid ? await this.provider.Session.findByUid(uid) : undefined;
+    const clientId = session?.accountId
+      ? Object.entries(session.authorizations ?? {}).find(([, a]) => a.sid === sessionId)?.[0] : undefined;
+    const client = clientId ? await this.provider.Client.find(clientId) : undefined;
+    if (!session || !client || isThirdParty(client)) throw sessionNotFound();
     return session;
   }
 }

@@ -3,9 +3,10 @@ import { validateBody } from '../http/validate.js';
 import { createUserSchema, updateUserSchema } from './schema.js';
 import type { UserService } from './service.js';
 import type { ConsentService } from '../consents/service.js';
+import type { SessionService } from '../sessions/service.js';
 
 /** /v1/users: create, read, update (partial), delete. */
-export function userRoutes(users: UserService, consents: ConsentService): Router {
+export function userRoutes(users: UserService, consents: ConsentService, sessions: SessionService): Router {
   const router = new Router({ prefix: '/v1/users' });
 
   router.post('/', async (ctx) => {
@@ -20,8 +21,10 @@ export function userRoutes(users: UserService, consents: ConsentService): Router
   });
   router.delete('/:userId', async (ctx) => {
     await users.delete(ctx.params.userId!);
-    // a deleted user's third parties lose access with the account
+    // a deleted user's third parties lose access with the account (and the consents get receipts)
     await consents.revokeAll({ user_id: ctx.params.userId! }, { type: 'admin', id: ctx.state.managementClientId });
+    // and every session, grant and token of theirs ends: browsers, backends, third parties
+    await sessions.endAllOf(ctx.params.userId!);
     ctx.status = 204;
   });
   return router;

@@ -23,6 +23,25 @@ export function storeContract(newStore: () => Store | Promise<Store>): void {
       expect(await store.oidcAdapter('Grant').find('s1')).toBeUndefined();
     });
 
+    it('replaces a record only if it is still the one read (compare-and-set), one of concurrent writers winning', async () => {
+      const adapter = store.oidcAdapter('Session');
+      await adapter.upsert('cas1', { uid: 'cas-u1', n: 0 }, 60);
+      const read = (await adapter.find('cas1'))!;
+      const outcomes = await Promise.all([1, 2, 3, 4, 5].map((n) => store.replaceOidcRecord('Session', 'cas1', read, { ...read, n }, 60)));
+      expect(outcomes.filter(Boolean)).toHaveLength(1);
+      const winner = outcomes.indexOf(true) + 1;
+      expect(await adapter.findByUid('cas-u1')).toEqual({ uid: 'cas-u1', n: winner });
+      // a stale copy is refused, a fresh one taken
+      expect(await store.replaceOidcRecord('Session', 'cas1', read, { ...read, n: 9 }, 60)).toBe(false);
+      const fresh = (await adapter.find('cas1'))!;
+      expect(await store.replaceOidcRecord('Session', 'cas1', fresh, { ...fresh, n: 10 }, 60)).toBe(true);
+      expect(await adapter.find('cas1')).toEqual({ uid: 'cas-u1', n: 10 });
+      // a deleted record stays deleted
+      await adapter.destroy('cas1');
+      expect(await store.replaceOidcRecord('Session', 'cas1', { uid: 'cas-u1', n: 10 }, { uid: 'cas-u1', n: 11 }, 60)).toBe(false);
+      expect(await adapter.find('cas1')).toBeUndefined();
+    });
+
     it('keeps models apart', async () => {
       await store.oidcAdapter('AccessToken').upsert('same-id', { accountId: 'x' }, 60);
       expect(await store.oidcAdapter('RefreshToken').find('same-id')).toBeUndefined();
@@ -153,6 +172,19 @@ export function storeContract(newStore: () => Store | Promise<Store>): void {
       expect(await store.setMembers('set1')).toEqual(['b']);
       await store.putJSON('doc:1', { v: 1 });
       expect(await store.getManyJSON(['doc:1', 'doc:missing'])).toEqual([{ v: 1 }, undefined]);
+    });
+
+    it('keeps a set given a TTL as long as its longest-lived member, then forgets it', async () => {
+      await store.setAdd('ttl-set', 'long', 2);
+      await store.setAdd('ttl-set', 'short', 1);
+      await sleep(1300);
+      // the shorter TTL did not cut the set's life short
+      expect((await store.setMembers('ttl-set')).sort()).toEqual(['long', 'short']);
+      await sleep(1000);
+      expect(await store.setMembers('ttl-set')).toEqual([]);
+      // a set that expired starts again empty
+      await store.setAdd('ttl-set', 'again', 5);
+      expect(await store.setMembers('ttl-set')).toEqual(['again']);
     });
 
     it('hands a taken document to exactly one of many concurrent takers', async () => {

@@ -88,7 +88,7 @@ describe('fuzzing the management API', () => {
     ], w.tokens.admin, tokens), undefined, accepted);
   }, timeoutOf('managementUsers'));
 
-  it('applications, clients, secrets and resources', async () => {
+  it('applications, clients, secrets, token revocation and resources', async () => {
     const app = segment([kept.appId]).map((id) => `/v1/applications/${id}`);
     const client = fc.tuple(app, segment([kept.clientId])).map(([base, id]) => `${base}/clients/${id}`);
     const resource = fc.tuple(app, segment([kept.resourceId])).map(([base, id]) => `${base}/resources/${id}`);
@@ -98,6 +98,8 @@ describe('fuzzing the management API', () => {
       { methods: ['POST', 'GET'], paths: app.map((base) => `${base}/clients`), body: BODIES.client },
       { methods: ['PUT', 'GET'], paths: client, body: BODIES.clientChange },
       { methods: ['POST'], paths: fc.constantFrom(kept.clientId, doomed.clientId).map((id) => `/v1/applications/${kept.appId}/clients/${id}/secrets/rotate`) },
+      // revoking every token of a client (none of the world's clients: their tokens stay usable)
+      { methods: ['POST'], paths: fc.constantFrom(kept.clientId, doomed.clientId, RANDOM_ID).map((id) => `/v1/applications/${kept.appId}/clients/${id}/tokens/revoke`) },
       { methods: ['POST', 'GET'], paths: app.map((base) => `${base}/resources`), body: BODIES.resource },
       { methods: ['PUT', 'GET'], paths: resource, body: BODIES.resourceChange },
       {

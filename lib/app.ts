@@ -1,4 +1,5 @@
 import Koa from 'koa';
+import type Router from '@koa/router';
 import mount from 'koa-mount';
 import compose from 'koa-compose';
 import { koaBody } from 'koa-body';
@@ -36,7 +37,8 @@ import { ConsentRequests } from './consents/requests.js';
 import { consentCallbackRoutes, CONSENT_CALLBACK_PATH } from './consents/callback.js';
 import { consentRoutes, myConsentRoutes } from './consents/routes.js';
 import { requireUserToken } from './http/user-auth.js';
-import { BACKEND_AUTH_AREA, requiredPermission } from './http/permissions.js';
+import { areaOf, BACKEND_AUTH_AREA } from './http/permissions.js';
+import { onlyDeclaredRoutes } from './http/route-access.js';
 import { indexingSessionIds } from './sessions/session-ids.js';
 import { TokenIssuer } from './sessions/tokens.js';
 import { SessionService } from './sessions/service.js';
@@ -73,6 +75,8 @@ export interface Idp {
   consents: ConsentService;
   delivery: Delivery;
   logger: Logger;
+  /** the /v1 routers of each surface, whose routes declare their access (lib/http/route-access.ts) */
+  routers: Record<'management' | 'backendAuth' | 'selfService', Router[]>;
   close(): Promise<void>;
 }
 
@@ -156,24 +160,35 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     await clients.ensureManagementClient(MANAGEMENT_APP_ID, config.adminClient.clientId, config.adminClient.clientSecret);
   }
 
-  const selfService = compose<Koa.Context>([
-    requireUserToken(provider),
-    myConsentRoutes(consents).routes(),
-  ] as Koa.Middleware[]);
-  const management = compose<Koa.Context>([
-    requireManagementPermission(provider, clients),
-    userRoutes(users, consents).routes(),
-    applicationRoutes(apps, clients, resources, consents).routes(),
-    resourceRoutes(apps, resources).routes(),
-    consentRoutes(consents, consentRequests).routes(),
-  ] as Koa.Middleware[]);
   const sessions = new SessionService({
     provider, store, tokens: new TokenIssuer(provider, findAccount), sessionTtl: config.ttl.session, limits: config.silentAuthLimit,
   });
+  const routers = {
+    selfService: [myConsentRoutes(consents)],
+    management: [
+      userRoutes(users, consents),
+      applicationRoutes(apps, clients, resources, consents),
+      resourceRoutes(apps, resources),
+      consentRoutes(consents, consentRequests),
+    ],
+    backendAuth: [
+      sessionRoutes(sessions, users),
+      otpRoutes(new OtpService(store, users, delivery, config.otp), sessions, config.otp.ttl),
+    ],
+  };
+  const selfService = compose<Koa.Context>([
+    requireUserToken(provider),
+    onlyDeclaredRoutes(routers.selfService, 'self-service'),
+    ...routers.selfService.map((router) => router.routes()),
+  ] as Koa.Middleware[]);
+  const management = compose<Koa.Context>([
+    requireManagementPermission(provider, clients, routers.management),
+    ...routers.management.map((router) => router.routes()),
+  ] as Koa.Middleware[]);
   const backendAuth = compose<Koa.Context>([
     requireAppClient(provider, clients),
-    sessionRoutes(sessions, users).routes(),
-    otpRoutes(new OtpService(store, users, delivery, config.otp), sessions, config.otp.ttl).routes(),
+    onlyDeclaredRoutes(routers.backendAuth, 'backend-auth'),
+    ...routers.backendAuth.map((router) => router.routes()),
   ] as Koa.Middleware[]);
   const jsonBody = compose<Koa.Context>([
     koaBody({ json: true, urlencoded: false, multipart: false, jsonLimit: '64kb', jsonStrict: true }),
@@ -184,7 +199,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     jsonBody,
     (ctx, next) => {
       if (ctx.path === '/v1/me' || ctx.path.startsWith('/v1/me/')) return selfService(ctx, next);
-      if (requiredPermission(ctx.method, ctx.path).area === BACKEND_AUTH_AREA) return backendAuth(ctx, next);
+      if (areaOf(ctx.path) === BACKEND_AUTH_AREA) return backendAuth(ctx, next);
       return management(ctx, next);
     },
   ] as Koa.Middleware[]);
@@ -240,7 +255,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   }, CONSENT_SWEEP_INTERVAL_MS).unref();
 
   return {
-    app, provider, store, users, clients, apps, resources, consents, delivery, logger,
+    app, provider, store, users, clients, apps, resources, consents, delivery, logger, routers,
     close: async () => {
       clearInterval(sweep);
       await store.close();

@@ -99,7 +99,9 @@ describe('client roles', () => {
     expect(await api(t, 'POST', `${bootstrap}/secrets/rotate`, undefined, token)).toMatchObject(noEscalation('admin'));
     expect(await api(t, 'PUT', bootstrap, { name: 'mine now' }, token)).toMatchObject(noEscalation('admin'));
     expect(await api(t, 'DELETE', bootstrap, undefined, token)).toMatchObject(noEscalation('admin'));
-    expect(await api(t, 'DELETE', '/v1/applications/management', undefined, token)).toMatchObject(noEscalation('admin'));
+    expect(await api(t, 'DELETE', '/v1/applications/management', undefined, token)).toMatchObject({
+      status: 403, body: { message: 'Forbidden: only a client holding admin (or admin) may change or delete an application whose clients hold it', error_code: 403 },
+    });
     expect((await api(t, 'GET', bootstrap)).body).toMatchObject({ roles: ['admin'], secrets: [expect.anything()] });
     // its own role, and clients without roles, are its to manage
     expect((await api(t, 'POST', `/v1/applications/${appId}/clients`, { ...machine, roles: ['app_manager'] }, token)).status).toBe(201);

@@ -216,4 +216,28 @@ describe('client settings', () => {
       expect(plain.callback.searchParams.get('error')).toBe('invalid_request');
     });
   });
+
+  describe('loopback redirect hosts', () => {
+    it('are matched whole: a host that only starts with localhost is refused, and authorize shows the error page', async () => {
+      for (const [clientType, uri, message] of [
+        ['web', 'http://localhost.evil.example/callback', 'redirect_uris[0]: must use https unless the host is localhost'],
+        ['web', 'http://127.0.0.1.evil.example/callback', 'redirect_uris[0]: must use https unless the host is localhost'],
+        ['native', 'http://localhost.evil.example/callback', 'redirect_uris[0]: must use https unless the host is localhost'],
+      ] as const) {
+        expect({ uri, ...await createClient({ client_type: clientType, redirect_uris: [uri] }) })
+          .toMatchObject({ uri, status: 400, body: { message, error_code: 400 } });
+      }
+      // the registered http://localhost:8080/callback does not cover a longer host either
+      const auth = new URL(`${t.issuer}/auth`);
+      auth.search = new URLSearchParams({
+        client_id: fx.client.client_id, response_type: 'code', scope: 'openid', redirect_uri: 'http://localhost.evil.example:8080/callback',
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+      }).toString();
+      const answer = await fetch(auth, { redirect: 'manual' });
+      expect(answer.status).toBe(400);
+      expect(answer.headers.get('location')).toBeNull();
+      expect(answer.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(await answer.text()).toContain('redirect_uri did not match any of the client&#39;s registered redirect_uris');
+    });
+  });
 });

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as oidc from 'openid-client';
 import { Browser } from '../support/browserless.js';
 import { api, createFixture, startIdp, type Fixture, type TestIdp } from '../support/idp.js';
+import { epochSeconds } from '../../lib/time.js';
 import {
   answer, authorize, BANK_SCOPES, CONSENT_URI, createThirdParty, introspect, redeem,
   THIRD_PARTY_REDIRECT, type ThirdParty,
@@ -259,14 +261,21 @@ describe('third-party consent', () => {
     await Promise.all([answer(t, a, askedA.url, true), answer(t, b, askedB.url, true)]);
     const [consent, ...others] = await consentsOf(user.user.user_id);
     expect(others).toEqual([]);
-    expect(consent!.scopes).toEqual(expect.arrayContaining(['openid']));
+    // whichever approval lost the race merged its scopes into the winner's consent
+    expect([...consent!.scopes].sort()).toEqual(['balance', 'openid', 'transactions']);
 
+    // a renewal a second later moves the expiry to now + the consent ttl
+    await sleep(1_100);
     const renewed = await authorize(t, user, tp, a, { scope: 'openid balance', prompt: 'consent' });
     expect(renewed.url.searchParams.getAll('requested_scope')).toEqual(['openid', 'balance']);
+    const before = epochSeconds();
     await answer(t, a, renewed.url, true);
+    const settled = epochSeconds();
     const [after] = await consentsOf(user.user.user_id);
     expect(after!.consent_id).toBe(consent!.consent_id);
-    expect(after!.expires_at).toBeGreaterThanOrEqual(consent!.expires_at);
+    expect(after!.expires_at).toBeGreaterThan(consent!.expires_at);
+    expect(after!.expires_at).toBeGreaterThanOrEqual(before + t.config.ttl.consent);
+    expect(after!.expires_at).toBeLessThanOrEqual(settled + t.config.ttl.consent);
   });
 
   it('never grants or shows scopes outside the client\'s permissions', async () => {

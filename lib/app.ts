@@ -99,7 +99,7 @@ function htmlErrors(logger: Logger): Koa.Middleware {
 }
 
 /** Wires the store, the services, oidc-provider and our routes into one Koa app. */
-export async function createIdp(config: Config, options: { store?: Store; logger?: Logger } = {}): Promise<Idp> {
+export async function createIdp(config: Config, options: { store?: Store; logger?: Logger; consentSweepIntervalMs?: number } = {}): Promise<Idp> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const store = options.store ?? createStore(config.redis, config.redisKeyPrefix, throttledWarning(logger, 'Redis connection error'));
   const hasher = new SecretHasher(config.clientSecretHashKey ?? DEVELOPMENT_SECRET_HASH_KEY);
@@ -252,7 +252,7 @@ export async function createIdp(config: Config, options: { store?: Store; logger
 
   const sweep = setInterval(() => {
     consents.sweepExpired().catch((err: Error) => logger.warn({ err: { message: err.message } }, 'consent expiry sweep failed'));
-  }, CONSENT_SWEEP_INTERVAL_MS).unref();
+  }, options.consentSweepIntervalMs ?? CONSENT_SWEEP_INTERVAL_MS).unref();
 
   return {
     app, provider, store, users, clients, apps, resources, consents, delivery, logger, routers,

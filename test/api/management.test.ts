@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { api, clientCredentialsToken, createFixture, startIdp, type TestIdp } from '../support/idp.js';
+import { ADMIN, api, clientCredentialsToken, createFixture, startIdp, type TestIdp } from '../support/idp.js';
+import { redisContents } from '../support/redis-contents.js';
 import { backend, createAppClient } from '../sessions/support.js';
 
 describe('management API', () => {
@@ -123,11 +124,14 @@ describe('management API', () => {
     it('keeps plain secrets out of the store', async () => {
       const created = await api(t, 'POST', `/v1/applications/${appId}/clients`, { name: 'Dump check', grant_types: ['client_credentials'], scopes: [] });
       const redis = new Redis(process.env.REDIS_URL!);
-      const keys = await redis.keys(`${t.config.redisKeyPrefix}*`);
-      const values = await Promise.all(keys.map(async (k) => (await redis.type(k)) === 'string' ? redis.get(k) : JSON.stringify(await redis.hgetall(k).catch(() => ({})))));
+      const contents = await redisContents(redis, t.config.redisKeyPrefix);
       redis.disconnect();
-      expect(values.join('\n')).not.toContain(created.body.client_secret);
-      expect(values.join('\n')).not.toContain('test-admin-secret');
+      // the scan reads sets too: the client is listed in its application's set
+      expect([...contents.values()].filter((value) => value.includes(created.body.client_id)).length).toBeGreaterThanOrEqual(2);
+      expect(contents.get(`${t.config.redisKeyPrefix}app-clients:${appId}`)).toContain(created.body.client_id);
+      const all = [...contents.values()].join('\n');
+      expect(all).not.toContain(created.body.client_secret);
+      expect(all).not.toContain(ADMIN.clientSecret);
     });
 
     it.each([

@@ -122,7 +122,8 @@ export const MUTANTS: Mutant[] = [
     file: 'lib/otp/service.ts',
     find: "points: config.attempts,",
     replace: 'points: 1,',
-    tests: ['test/sessions/backend-auth.test.ts', 'test/sessions/lifetimes-and-limits.test.ts'],
+    tests: ['test/sessions/backend-auth.test.ts'],
+    only: 'passcode',
   },
   {
     id: 'locked-attempt-counts',
@@ -131,6 +132,7 @@ export const MUTANTS: Mutant[] = [
     find: '    await Promise.all(counted.filter((c) => c.result.allowed).map((c) => c.limiter.refund(c.id)));\n',
     replace: '',
     tests: ['test/sessions/backend-auth.test.ts', 'test/pages/login.test.ts'],
+    only: 'lock',
   },
   {
     id: 'introspect-deleted-client-token',

@@ -40,11 +40,13 @@ function transpile(source: string, fileName: string): string {
   }).outputText;
 }
 
+/** Whether the mutant's tests pass; MUTANT_VERBOSE=1 prints the failures. */
 function runTests(dir: string, mutant: Mutant): boolean {
   const result = spawnSync(process.execPath, [
     '--experimental-vm-modules', '--experimental-async-context-frame', 'node_modules/jest/bin/jest.js', '--ci', '--silent',
     ...mutant.tests.map(dist), ...(mutant.only ? ['-t', mutant.only] : []),
   ], { cwd: dir, encoding: 'utf8', timeout: 10 * 60_000 });
+  if (result.status !== 0 && process.env.MUTANT_VERBOSE) console.log(result.stderr.split('\n').filter((line) => !/^\s+at /.test(line)).join('\n'));
   return result.status === 0;
 }
 

@@ -41,6 +41,8 @@ export interface StartOptions {
   tls?: { certFile: string; keyFile: string };
   /** more environment, e.g. MTLS_CERT_HEADER */
   env?: Record<string, string>;
+  /** how often the consent expiry sweep runs (default: the production minute) */
+  consentSweepIntervalMs?: number;
 }
 
 /** A real IdP on a real listening port, as `npm start` would run it. */
@@ -58,7 +60,7 @@ export async function startIdp(options: StartOptions = {}): Promise<TestIdp> {
     ...options.env,
   }, { redisKeyPrefix: prefix, logLevel: 'silent', ...options.overrides });
   const store = newStore(options.store ?? 'redis', prefix);
-  const idp = await createIdp(config, { store, logger: createLogger('silent') });
+  const idp = await createIdp(config, { store, logger: createLogger('silent'), consentSweepIntervalMs: options.consentSweepIntervalMs });
   const listen = (listener: Server, on: number) => new Promise<Server>((resolve) => {
     listener.listen(on, '127.0.0.1', () => resolve(listener));
   });

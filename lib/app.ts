@@ -1,4 +1,5 @@
 import Koa from 'koa';
+import type Router from '@koa/router';
 import mount from 'koa-mount';
 import compose from 'koa-compose';
 import Provider from 'oidc-provider';
@@ -39,7 +40,8 @@ import { ConsentRequests } from './consents/requests.js';
 import { consentCallbackRoutes, CONSENT_CALLBACK_PATH } from './consents/callback.js';
 import { consentRoutes, myConsentRoutes } from './consents/routes.js';
 import { requireUserToken } from './http/user-auth.js';
-import { BACKEND_AUTH_AREA, requiredPermission } from './http/permissions.js';
+import { areaOf, BACKEND_AUTH_AREA } from './http/permissions.js';
+import { onlyDeclaredRoutes } from './http/route-access.js';
 import { SessionIndex } from './sessions/session-index.js';
 import { endIndexedSessionAtLogout } from './sessions/browser-logout.js';
 import { GrantService } from './grants/service.js';
@@ -81,6 +83,8 @@ export interface Idp {
   consents: ConsentService;
   delivery: Delivery;
   logger: Logger;
+  /** the /v1 routers of each surface, whose routes declare their access (lib/http/route-access.ts) */
+  routers: Record<'management' | 'backendAuth' | 'selfService', Router[]>;
   close(): Promise<void>;
 }
 
@@ -107,7 +111,7 @@ function htmlErrors(logger: Logger): Koa.Middleware {
 }
 
 /** Wires the store, the services, oidc-provider and our routes into one Koa app. */
-export async function createIdp(config: Config, options: { store?: Store; logger?: Logger } = {}): Promise<Idp> {
+export async function createIdp(config: Config, options: { store?: Store; logger?: Logger; consentSweepIntervalMs?: number } = {}): Promise<Idp> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const store = options.store ?? createStore(config.redis, config.redisKeyPrefix, throttledWarning(logger, 'Redis connection error'));
   const hasher = new SecretHasher(config.clientSecretHashKey ?? DEVELOPMENT_SECRET_HASH_KEY);
@@ -187,29 +191,40 @@ export async function createIdp(config: Config, options: { store?: Store; logger
     provider, store, index: sessionIndex, grants, tokens: new TokenIssuer(provider, findAccount),
     sessionTtl: config.ttl.session, limits: config.silentAuthLimit,
   });
+  const routers = {
+    selfService: [myConsentRoutes(consents)],
+    management: [
+      userRoutes(users, consents, sessions),
+      applicationRoutes(apps, clients, resources, consents),
+      clientTokenRoutes(clients, grants),
+      resourceRoutes(apps, resources),
+      consentRoutes(consents, consentRequests),
+    ],
+    backendAuth: [
+      sessionRoutes(sessions, users),
+      otpRoutes(new OtpService(store, users, deliveryQueue, config.otp), sessions, config.otp.ttl),
+    ],
+  };
   const selfService = compose<Koa.Context>([
     requireUserToken(provider),
-    myConsentRoutes(consents).routes(),
+    onlyDeclaredRoutes(routers.selfService, 'self-service'),
+    ...routers.selfService.map((router) => router.routes()),
   ] as Koa.Middleware[]);
   const management = compose<Koa.Context>([
-    requireManagementPermission(provider, clients),
-    userRoutes(users, consents, sessions).routes(),
-    applicationRoutes(apps, clients, resources, consents).routes(),
-    clientTokenRoutes(clients, grants).routes(),
-    resourceRoutes(apps, resources).routes(),
-    consentRoutes(consents, consentRequests).routes(),
+    requireManagementPermission(provider, clients, routers.management),
+    ...routers.management.map((router) => router.routes()),
   ] as Koa.Middleware[]);
   const backendAuth = compose<Koa.Context>([
     requireAppClient(provider, clients),
-    sessionRoutes(sessions, users).routes(),
-    otpRoutes(new OtpService(store, users, deliveryQueue, config.otp), sessions, config.otp.ttl).routes(),
+    onlyDeclaredRoutes(routers.backendAuth, 'backend-auth'),
+    ...routers.backendAuth.map((router) => router.routes()),
   ] as Koa.Middleware[]);
   const api = compose<Koa.Context>([
     jsonErrors(logger),
     jsonBody(),
     (ctx, next) => {
       if (ctx.path === '/v1/me' || ctx.path.startsWith('/v1/me/')) return selfService(ctx, next);
-      if (requiredPermission(ctx.method, ctx.path).area === BACKEND_AUTH_AREA) return backendAuth(ctx, next);
+      if (areaOf(ctx.path) === BACKEND_AUTH_AREA) return backendAuth(ctx, next);
       return management(ctx, next);
     },
   ] as Koa.Middleware[]);
@@ -263,10 +278,10 @@ export async function createIdp(config: Config, options: { store?: Store; logger
 
   const sweep = setInterval(() => {
     consents.sweepExpired().catch((err: Error) => logger.warn({ err: { message: err.message } }, 'consent expiry sweep failed'));
-  }, CONSENT_SWEEP_INTERVAL_MS).unref();
+  }, options.consentSweepIntervalMs ?? CONSENT_SWEEP_INTERVAL_MS).unref();
 
   return {
-    app, provider, store, users, clients, apps, resources, consents, delivery, logger,
+    app, provider, store, users, clients, apps, resources, consents, delivery, logger, routers,
     close: async () => {
       clearInterval(sweep);
       await deliveryQueue.drain(DELIVERY_DRAIN_MS);

@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { requireHeldRoles } from '../http/admin-auth.js';
+import { requires } from '../http/route-access.js';
 import type { ApplicationService } from './service.js';
 import { clientView, type Authorize, type ClientService } from '../clients/service.js';
 import type { ConsentService } from '../consents/service.js';
@@ -15,31 +16,38 @@ export function applicationRoutes(apps: ApplicationService, clients: ClientServi
     return Array.isArray(roles) ? roles : [];
   };
   const rolesOfClientHeld = (ctx: Context): Authorize => (current) => requireHeldRoles(ctx, current.roles);
+  // an application whose clients hold roles (the bootstrap `management` one) is theirs: changing
+  // or deleting it needs every role its clients hold; its clients guard themselves (above)
+  const rolesOfAppClientsHeld = async (ctx: Context, appId: string) => {
+    const appClients = await clients.list(appId);
+    requireHeldRoles(ctx, appClients.flatMap((client) => client.roles), 'change or delete an application whose clients hold it');
+    return appClients;
+  };
   const router = new Router({ prefix: '/v1/applications' });
 
-  router.post('/', async (ctx) => {
+  router.post('/', requires.permission('applications', 'write'), async (ctx) => {
     ctx.status = 201;
     ctx.body = await apps.create(ctx.request.body);
   });
-  router.get('/', async (ctx) => {
+  router.get('/', requires.permission('applications', 'read'), async (ctx) => {
     ctx.body = { applications: await apps.list() };
   });
-  router.get('/:appId', async (ctx) => {
+  router.get('/:appId', requires.permission('applications', 'read'), async (ctx) => {
     ctx.body = await apps.get(ctx.params.appId!);
   });
-  router.put('/:appId', async (ctx) => {
+  router.put('/:appId', requires.permission('applications', 'write'), async (ctx) => {
+    await rolesOfAppClientsHeld(ctx, ctx.params.appId!);
     ctx.body = await apps.update(ctx.params.appId!, ctx.request.body);
   });
-  router.delete('/:appId', async (ctx) => {
-    const appClients = await clients.list(ctx.params.appId!);
-    requireHeldRoles(ctx, appClients.flatMap((client) => client.roles));
+  router.delete('/:appId', requires.permission('applications', 'write'), async (ctx) => {
+    const appClients = await rolesOfAppClientsHeld(ctx, ctx.params.appId!);
     await apps.delete(ctx.params.appId!);
     await resources.deleteAllOfApp(ctx.params.appId!);
     for (const client of appClients) await consents.revokeAll({ client_id: client.client_id }, admin(ctx));
     ctx.status = 204;
   });
 
-  router.post('/:appId/clients', async (ctx) => {
+  router.post('/:appId/clients', requires.permission('applications', 'write'), async (ctx) => {
     await apps.get(ctx.params.appId!);
     await resources.checkClientResources(ctx.params.appId!, ctx.request.body);
     requireHeldRoles(ctx, rolesIn(ctx.request.body));
@@ -48,30 +56,30 @@ export function applicationRoutes(apps: ApplicationService, clients: ClientServi
     // the only response that ever carries the secret
     ctx.body = { ...clientView(record), client_secret: secret };
   });
-  router.get('/:appId/clients', async (ctx) => {
+  router.get('/:appId/clients', requires.permission('applications', 'read'), async (ctx) => {
     await apps.get(ctx.params.appId!);
     ctx.body = { clients: (await clients.list(ctx.params.appId!)).map(clientView) };
   });
-  router.get('/:appId/clients/:clientId', async (ctx) => {
+  router.get('/:appId/clients/:clientId', requires.permission('applications', 'read'), async (ctx) => {
     ctx.body = clientView(await clients.get(ctx.params.appId!, ctx.params.clientId!));
   });
-  router.put('/:appId/clients/:clientId', async (ctx) => {
+  router.put('/:appId/clients/:clientId', requires.permission('applications', 'write'), async (ctx) => {
     await resources.checkClientResources(ctx.params.appId!, ctx.request.body);
     requireHeldRoles(ctx, rolesIn(ctx.request.body));
     ctx.body = clientView(await clients.update(ctx.params.appId!, ctx.params.clientId!, ctx.request.body, rolesOfClientHeld(ctx)));
   });
-  router.delete('/:appId/clients/:clientId', async (ctx) => {
+  router.delete('/:appId/clients/:clientId', requires.permission('applications', 'write'), async (ctx) => {
     await clients.delete(ctx.params.appId!, ctx.params.clientId!, rolesOfClientHeld(ctx));
     await consents.revokeAll({ client_id: ctx.params.clientId! }, admin(ctx));
     ctx.status = 204;
   });
 
   // rotation: the new secret is shown once and the old one keeps working until it is retired
-  router.post('/:appId/clients/:clientId/secrets/rotate', async (ctx) => {
+  router.post('/:appId/clients/:clientId/secrets/rotate', requires.permission('applications', 'write'), async (ctx) => {
     ctx.body = await clients.rotateSecret(ctx.params.appId!, ctx.params.clientId!, rolesOfClientHeld(ctx));
     ctx.status = 201;
   });
-  router.delete('/:appId/clients/:clientId/secrets/:secretId', async (ctx) => {
+  router.delete('/:appId/clients/:clientId/secrets/:secretId', requires.permission('applications', 'write'), async (ctx) => {
     await clients.retireSecret(ctx.params.appId!, ctx.params.clientId!, ctx.params.secretId!, rolesOfClientHeld(ctx));
     ctx.status = 204;
   });

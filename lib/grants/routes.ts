@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import { requireHeldRoles } from '../http/admin-auth.js';
+import { requires } from '../http/route-access.js';
 import type { ClientService } from '../clients/service.js';
 import type { GrantService } from './service.js';
 
@@ -11,7 +12,7 @@ import type { GrantService } from './service.js';
 export function clientTokenRoutes(clients: ClientService, grants: GrantService): Router {
   const router = new Router({ prefix: '/v1/applications' });
 
-  router.post('/:appId/clients/:clientId/tokens/revoke', async (ctx) => {
+  router.post('/:appId/clients/:clientId/tokens/revoke', requires.permission('applications', 'write'), async (ctx) => {
     const client = await clients.get(ctx.params.appId!, ctx.params.clientId!);
     requireHeldRoles(ctx, client.roles);
     await grants.revokeAllOfClient(client.client_id);

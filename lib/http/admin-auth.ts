@@ -1,8 +1,10 @@
+import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type Provider from 'oidc-provider';
 import type { ClientRecord, ClientService } from '../clients/service.js';
 import { ApiError } from './errors.js';
-import { describePermission, requiredPermission, rolesGrant, rolesNotHeld } from './permissions.js';
+import { describePermission, rolesGrant, rolesNotHeld } from './permissions.js';
+import { declaredAccess } from './route-access.js';
 
 /** The Bearer token of the request (RFC 6750 header form); a 401 challenge without one. */
 export function bearerToken(ctx: Context): string {
@@ -34,14 +36,15 @@ export async function clientOfAccessToken(provider: Provider, clients: ClientSer
 
 /**
  * Management APIs take a client access token whose client holds a role that grants the
- * request's permission (lib/http/permissions.ts).
+ * permission the matched route declares (lib/http/route-access.ts, lib/http/permissions.ts).
  */
-export function requireManagementPermission(provider: Provider, clients: ClientService): Middleware {
+export function requireManagementPermission(provider: Provider, clients: ClientService, routers: readonly Router[]): Middleware {
   return async (ctx, next) => {
     const client = await clientOfAccessToken(provider, clients, ctx);
-    const permission = requiredPermission(ctx.method, ctx.path);
-    if (!rolesGrant(client.roles, permission)) {
-      throw new ApiError(403, `Forbidden: the client's roles do not grant ${describePermission(permission)}`);
+    for (const { permission } of declaredAccess(routers, ctx, 'management')) {
+      if (!rolesGrant(client.roles, permission)) {
+        throw new ApiError(403, `Forbidden: the client's roles do not grant ${describePermission(permission)}`);
+      }
     }
     ctx.state.managementClientId = client.client_id;
     ctx.state.managementRoles = client.roles;
@@ -49,10 +52,11 @@ export function requireManagementPermission(provider: Provider, clients: ClientS
   };
 }
 
-/** 403 unless the calling management client holds every one of the roles (see rolesNotHeld). */
-export function requireHeldRoles(ctx: Context, roles: readonly unknown[]): void {
+/**
+ * 403 unless the calling management client holds every one of the roles (see rolesNotHeld);
+ * `action` completes the reason: "only a client holding admin (or admin) may <action>".
+ */
+export function requireHeldRoles(ctx: Context, roles: readonly unknown[], action = 'assign it or manage a client that holds it'): void {
   const missing = rolesNotHeld(ctx.state.managementRoles as string[], roles.filter((r): r is string => typeof r === 'string'));
-  if (missing.length) {
-    throw new ApiError(403, `Forbidden: only a client holding ${missing.join(', ')} (or admin) may assign it or manage a client that holds it`);
-  }
+  if (missing.length) throw new ApiError(403, `Forbidden: only a client holding ${missing.join(', ')} (or admin) may ${action}`);
 }

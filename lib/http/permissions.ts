@@ -1,9 +1,12 @@
 import type { ROLES } from '../clients/schema.js';
 
 export type Role = (typeof ROLES)[number];
-type Access = 'read' | 'write';
+export type Access = 'read' | 'write';
 
-/** What a management request needs: an area (the first path segment under /v1) and an access. */
+/**
+ * What a management route needs: an area (the first path segment under /v1) and an access (GET
+ * reads, every other method writes). Each route declares it (lib/http/route-access.ts).
+ */
 export interface Permission {
   area: string;
   access: Access;
@@ -34,12 +37,8 @@ const ROLE_GRANTS: Record<Role, readonly Grant[]> = {
  */
 export const BACKEND_AUTH_AREA = 'auth';
 
-/** The permission a management request needs: GET and HEAD read, every other method writes. */
-export function requiredPermission(method: string, path: string): Permission {
-  // the routers match paths case-insensitively, so the area must too
-  const area = (path.split('/')[2] ?? '').toLowerCase();
-  return { area, access: method === 'GET' || method === 'HEAD' ? 'read' : 'write' };
-}
+/** The area a /v1 path belongs to: its first segment, in lower case as the routers match paths. */
+export const areaOf = (path: string) => (path.split('/')[2] ?? '').toLowerCase();
 
 export const describePermission = ({ area, access }: Permission) => `${area}:${access}`;
 

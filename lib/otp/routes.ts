@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import * as yup from 'yup';
 import { ApiError } from '../http/errors.js';
+import { requires } from '../http/route-access.js';
 import { validateBody } from '../http/validate.js';
 import { callingClient } from '../sessions/app-client.js';
 import { sessionId, tokenRequestFields } from '../sessions/schema.js';
@@ -23,13 +24,13 @@ const authenticateSchema = yup.object({
 export function otpRoutes(otp: OtpService, sessions: SessionService, passcodeTtl: number): Router {
   const router = new Router({ prefix: '/v1/auth/otp' });
 
-  router.post('/send', async (ctx) => {
+  router.post('/send', requires.appClient(), async (ctx) => {
     const { channel, identifier } = validateBody(sendSchema, ctx.request.body);
     await otp.send(channel, identifier);
     ctx.body = { message: 'Passcode sent', expires_in: passcodeTtl };
   });
 
-  router.post('/authenticate', async (ctx) => {
+  router.post('/authenticate', requires.appClient(), async (ctx) => {
     const { identifier, passcode, session_id, resource, claims } = validateBody(authenticateSchema, ctx.request.body);
     const userId = await otp.verify(identifier, passcode);
     if (!userId) throw new ApiError(400, 'The passcode is invalid or expired');

@@ -100,11 +100,12 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       claimsParameter: claimsParameter(),
       clientCredentials: { enabled: true },
       // resource servers are the tenant's first-party apps: any confidential first-party
-      // client may introspect; third-party and public clients only their own tokens
+      // client may introspect; third-party and public clients only their own tokens. Tokens of
+      // a deleted client stay stored until they expire: they are inactive (as at userinfo)
       introspection: {
         enabled: true,
-        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId
-          || (client.clientAuthMethod !== 'none' && !isThirdParty(client)),
+        allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId
+          || (client.clientAuthMethod !== 'none' && !isThirdParty(client) && await ctx.oidc.provider.Client.find(token.clientId!) !== undefined),
       },
       // the library's default policy already lets only the token's own client revoke it
       revocation: { enabled: true },

@@ -1,27 +1,28 @@
 import Router from '@koa/router';
 import type { ApplicationService } from '../applications/service.js';
+import { requires } from '../http/route-access.js';
 import type { ResourceService } from './service.js';
 
 /** /v1/applications/{appId}/resources (seed 001, "Resources"). */
 export function resourceRoutes(apps: ApplicationService, resources: ResourceService): Router {
   const router = new Router({ prefix: '/v1/applications/:appId/resources' });
 
-  router.post('/', async (ctx) => {
+  router.post('/', requires.permission('applications', 'write'), async (ctx) => {
     await apps.get(ctx.params.appId!);
     ctx.status = 201;
     ctx.body = await resources.create(ctx.params.appId!, ctx.request.body);
   });
-  router.get('/', async (ctx) => {
+  router.get('/', requires.permission('applications', 'read'), async (ctx) => {
     await apps.get(ctx.params.appId!);
     ctx.body = { resources: await resources.list(ctx.params.appId!) };
   });
-  router.get('/:resourceId', async (ctx) => {
+  router.get('/:resourceId', requires.permission('applications', 'read'), async (ctx) => {
     ctx.body = await resources.get(ctx.params.appId!, ctx.params.resourceId!);
   });
-  router.put('/:resourceId', async (ctx) => {
+  router.put('/:resourceId', requires.permission('applications', 'write'), async (ctx) => {
     ctx.body = await resources.update(ctx.params.appId!, ctx.params.resourceId!, ctx.request.body);
   });
-  router.delete('/:resourceId', async (ctx) => {
+  router.delete('/:resourceId', requires.permission('applications', 'write'), async (ctx) => {
     await resources.delete(ctx.params.appId!, ctx.params.resourceId!);
     ctx.status = 204;
   });

@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import { ApiError } from '../http/errors.js';
+import { requires } from '../http/route-access.js';
 import { validateBody } from '../http/validate.js';
 import type { UserService } from '../users/service.js';
 import { callingClient } from './app-client.js';
@@ -10,7 +11,7 @@ import type { SessionService } from './service.js';
 export function sessionRoutes(sessions: SessionService, users: UserService): Router {
   const router = new Router({ prefix: '/v1/auth' });
 
-  router.post('/password/authenticate', async (ctx) => {
+  router.post('/password/authenticate', requires.appClient(), async (ctx) => {
     const { identifier, password, session_id, resource, claims } = validateBody(passwordAuthenticateSchema, ctx.request.body);
     const client = callingClient(ctx);
     const check = await users.authenticate(identifier, password, { client: client.clientId });
@@ -22,12 +23,12 @@ export function sessionRoutes(sessions: SessionService, users: UserService): Rou
     ctx.body = await sessions.signIn(ctx, client, check.user.user_id, 'pwd', session_id, { resource, claims });
   });
 
-  router.post('/session/authenticate', async (ctx) => {
+  router.post('/session/authenticate', requires.appClient(), async (ctx) => {
     const { session_id, resource, claims } = validateBody(sessionAuthenticateSchema, ctx.request.body);
     ctx.body = await sessions.authenticate(ctx, callingClient(ctx), session_id, { resource, claims });
   });
 
-  router.post('/session/logout', async (ctx) => {
+  router.post('/session/logout', requires.appClient(), async (ctx) => {
     const { session_id } = validateBody(sessionLogoutSchema, ctx.request.body);
     await sessions.logout(session_id);
     ctx.status = 204;

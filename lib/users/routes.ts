@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import { requires } from '../http/route-access.js';
 import { validateBody } from '../http/validate.js';
 import { createUserSchema, updateUserSchema } from './schema.js';
 import type { UserService } from './service.js';
@@ -9,17 +10,17 @@ import type { SessionService } from '../sessions/service.js';
 export function userRoutes(users: UserService, consents: ConsentService, sessions: SessionService): Router {
   const router = new Router({ prefix: '/v1/users' });
 
-  router.post('/', async (ctx) => {
+  router.post('/', requires.permission('users', 'write'), async (ctx) => {
     ctx.status = 201;
     ctx.body = await users.create(validateBody(createUserSchema, ctx.request.body));
   });
-  router.get('/:userId', async (ctx) => {
+  router.get('/:userId', requires.permission('users', 'read'), async (ctx) => {
     ctx.body = await users.get(ctx.params.userId!);
   });
-  router.put('/:userId', async (ctx) => {
+  router.put('/:userId', requires.permission('users', 'write'), async (ctx) => {
     ctx.body = await users.update(ctx.params.userId!, validateBody(updateUserSchema, ctx.request.body));
   });
-  router.delete('/:userId', async (ctx) => {
+  router.delete('/:userId', requires.permission('users', 'write'), async (ctx) => {
     await users.delete(ctx.params.userId!);
     // a deleted user's third parties lose access with the account (and the consents get receipts)
     await consents.revokeAll({ user_id: ctx.params.userId! }, { type: 'admin', id: ctx.state.managementClientId });

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { api, clientCredentialsToken, startIdp, type TestIdp } from '../support/idp.js';
+import { ADMIN, api, clientCredentialsToken, createFixture, startIdp, type TestIdp } from '../support/idp.js';
+import { redisContents } from '../support/redis-contents.js';
+import { backend, createAppClient } from '../sessions/support.js';
 
 describe('management API', () => {
   let t: TestIdp;
@@ -53,6 +55,41 @@ describe('management API', () => {
       expect(await api(t, 'GET', `/v1/applications/${id}`)).toMatchObject({ status: 404, body: { message: 'Application not found', error_code: 404 } });
     });
 
+    it("deletes an application: its clients' credentials and every token they hold stop working", async () => {
+      const fx = await createFixture(t);
+      const doomed = (await api(t, 'POST', '/v1/applications', { name: 'Doomed' })).body.app_id as string;
+      const machine = await api(t, 'POST', `/v1/applications/${doomed}/clients`, { name: 'M', grant_types: ['client_credentials'], scopes: [], roles: ['viewer'] });
+      const machineToken = await clientCredentialsToken(t.issuer, machine.body.client_id, machine.body.client_secret);
+      const app = await createAppClient(t, doomed);
+      const signedIn = await backend(t, app, 'password/authenticate', { identifier: fx.user.email, password: fx.user.password });
+      expect(signedIn.status).toBe(200);
+      // a first-party resource server of another application introspects them
+      const introspect = async (token: string) => (await fetch(`${t.issuer}/token/introspection`, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token, client_id: fx.client.client_id, client_secret: fx.client.client_secret }),
+      })).json();
+      expect(await introspect(machineToken)).toMatchObject({ active: true });
+      expect(await introspect(signedIn.body.access_token)).toMatchObject({ active: true });
+
+      expect((await api(t, 'DELETE', `/v1/applications/${doomed}`)).status).toBe(204);
+      const token = async (client: { client_id: string; client_secret: string }, grant: Record<string, string>) => {
+        const response = await fetch(`${t.issuer}/token`, {
+          method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ ...grant, client_id: client.client_id, client_secret: client.client_secret }),
+        });
+        return { status: response.status, body: await response.json() };
+      };
+      const invalidClient = { status: 401, body: { error: 'invalid_client' } };
+      expect(await token(machine.body, { grant_type: 'client_credentials' })).toMatchObject(invalidClient);
+      expect(await token(app, { grant_type: 'refresh_token', refresh_token: signedIn.body.refresh_token })).toMatchObject(invalidClient);
+      expect(await api(t, 'GET', '/v1/applications', undefined, machineToken)).toMatchObject({ status: 401 });
+      expect(await introspect(machineToken)).toEqual({ active: false });
+      expect(await introspect(signedIn.body.access_token)).toEqual({ active: false });
+      expect(await introspect(signedIn.body.refresh_token)).toEqual({ active: false });
+      const userinfo = await fetch(`${t.issuer}/me`, { headers: { authorization: `Bearer ${signedIn.body.access_token}` } });
+      expect({ status: userinfo.status, body: await userinfo.json() }).toEqual({ status: 401, body: { error: 'invalid_token', error_description: 'invalid token provided' } });
+    });
+
     it('answers bad bodies with 400 naming the field', async () => {
       expect(await api(t, 'POST', '/v1/applications', {})).toMatchObject({ status: 400, body: { message: 'name is a required field', error_code: 400 } });
       expect(await api(t, 'POST', '/v1/applications', '{"name":')).toMatchObject({ status: 400, body: { error_code: 400 } });
@@ -87,11 +124,14 @@ describe('management API', () => {
     it('keeps plain secrets out of the store', async () => {
       const created = await api(t, 'POST', `/v1/applications/${appId}/clients`, { name: 'Dump check', grant_types: ['client_credentials'], scopes: [] });
       const redis = new Redis(process.env.REDIS_URL!);
-      const keys = await redis.keys(`${t.config.redisKeyPrefix}*`);
-      const values = await Promise.all(keys.map(async (k) => (await redis.type(k)) === 'string' ? redis.get(k) : JSON.stringify(await redis.hgetall(k).catch(() => ({})))));
+      const contents = await redisContents(redis, t.config.redisKeyPrefix);
       redis.disconnect();
-      expect(values.join('\n')).not.toContain(created.body.client_secret);
-      expect(values.join('\n')).not.toContain('test-admin-secret');
+      // the scan reads sets too: the client is listed in its application's set
+      expect([...contents.values()].filter((value) => value.includes(created.body.client_id)).length).toBeGreaterThanOrEqual(2);
+      expect(contents.get(`${t.config.redisKeyPrefix}app-clients:${appId}`)).toContain(created.body.client_id);
+      const all = [...contents.values()].join('\n');
+      expect(all).not.toContain(created.body.client_secret);
+      expect(all).not.toContain(ADMIN.clientSecret);
     });
 
     it.each([

@@ -99,8 +99,18 @@ describe('client roles', () => {
     expect(await api(t, 'POST', `${bootstrap}/secrets/rotate`, undefined, token)).toMatchObject(noEscalation('admin'));
     expect(await api(t, 'PUT', bootstrap, { name: 'mine now' }, token)).toMatchObject(noEscalation('admin'));
     expect(await api(t, 'DELETE', bootstrap, undefined, token)).toMatchObject(noEscalation('admin'));
-    expect(await api(t, 'DELETE', '/v1/applications/management', undefined, token)).toMatchObject(noEscalation('admin'));
+    expect(await api(t, 'DELETE', '/v1/applications/management', undefined, token)).toMatchObject({
+      status: 403, body: { message: 'Forbidden: only a client holding admin (or admin) may change or delete an application whose clients hold it', error_code: 403 },
+    });
     expect((await api(t, 'GET', bootstrap)).body).toMatchObject({ roles: ['admin'], secrets: [expect.anything()] });
+    // nor a secret of another admin client rotated or retired (a leaked one stays the admin's to retire)
+    const adminClient = await api(t, 'POST', `/v1/applications/${appId}/clients`, { ...machine, roles: ['admin'] });
+    const adminPath = `/v1/applications/${appId}/clients/${adminClient.body.client_id}`;
+    expect((await api(t, 'POST', `${adminPath}/secrets/rotate`)).status).toBe(201);
+    const [oldSecret, newSecret] = (await api(t, 'GET', adminPath)).body.secrets as Array<{ secret_id: string }>;
+    expect(await api(t, 'POST', `${adminPath}/secrets/rotate`, undefined, token)).toMatchObject(noEscalation('admin'));
+    expect(await api(t, 'DELETE', `${adminPath}/secrets/${oldSecret!.secret_id}`, undefined, token)).toMatchObject(noEscalation('admin'));
+    expect((await api(t, 'GET', adminPath)).body.secrets.map((s: { secret_id: string }) => s.secret_id)).toEqual([oldSecret!.secret_id, newSecret!.secret_id]);
     // its own role, and clients without roles, are its to manage
     expect((await api(t, 'POST', `/v1/applications/${appId}/clients`, { ...machine, roles: ['app_manager'] }, token)).status).toBe(201);
     expect((await api(t, 'PUT', `/v1/applications/${appId}/clients/${clientId}`, { name: 'Renamed' }, token)).status).toBe(200);

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,5 +142,43 @@ describe('the IdP process', () => {
     children.push(proc.child);
     expect(await proc.exited).toBe(2);
     expect(proc.output().trim()).toBe('invalid configuration: REDIS_URL: must start with redis:// or rediss://');
+  });
+
+  it('finishes a request in flight on SIGTERM (200), refuses new connections, then exits 0', async () => {
+    const port = await freePort();
+    const proc = run({ PORT: String(port), NODE_ENV: 'development' });
+    children.push(proc.child);
+    await waitFor(() => proc.output().includes('"msg":"listening"'), 'listening');
+    const [, clientId, secret] = /Management client:\s+(\S+) \/ (\S+)/.exec(proc.output())!;
+    const token = await (await fetch(`http://127.0.0.1:${port}/oidc/token`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId!, client_secret: secret! }),
+    })).json() as { access_token: string };
+
+    // a slow client: the body arrives in two parts, SIGTERM in between
+    const body = JSON.stringify({ name: 'Created during shutdown' });
+    const slow = request({
+      host: '127.0.0.1', port, method: 'POST', path: '/v1/applications',
+      headers: { authorization: `Bearer ${token.access_token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    });
+    const answered = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      slow.on('response', (response) => {
+        let text = '';
+        response.on('data', (d) => { text += d; });
+        response.on('end', () => resolve({ status: response.statusCode!, body: text }));
+      });
+      slow.on('error', reject);
+    });
+    slow.write(body.slice(0, 10));
+    await new Promise((r) => setTimeout(r, 300));
+    proc.child.kill('SIGTERM');
+    await waitFor(() => proc.output().includes('"msg":"shutting down"'), 'shutting down');
+    const refused = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status, (err: Error & { cause?: { code?: string } }) => err.cause?.code);
+    expect(refused).toBe('ECONNREFUSED');
+    slow.end(body.slice(10));
+
+    const done = await answered;
+    expect({ status: done.status, name: JSON.parse(done.body).name }).toEqual({ status: 201, name: 'Created during shutdown' });
+    expect(await proc.exited).toBe(0);
   });
 });

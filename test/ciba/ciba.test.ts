@@ -291,13 +291,19 @@ describe('CIBA', () => {
     const earlier = await userToken(t, fx, someone);
     await sleep(1_100); // auth_time has one-second precision
     const first = await linkRequest(someone);
-    expect((await complete(t, earlier, { auth_req_id: first.auth_req_id, approved: true })).status).toBe(403);
+    expect(await complete(t, earlier, { auth_req_id: first.auth_req_id, approved: true })).toMatchObject({
+      status: 403, body: { message: 'Forbidden: the user must sign in after the request was made (use prompt=login)', error_code: 403 },
+    });
     const fresh = await userToken(t, fx, someone);
     expect((await complete(t, fresh, { auth_req_id: first.auth_req_id, approved: true })).status).toBe(200);
     const tokens = await poll(first.auth_req_id);
-    // the call center now holds a token for the user: it cannot approve its next request with it
+    // the call center now holds a token for the user: it cannot approve its next request with it.
+    // The reason is asserted: its sign-in may or may not be older than the request (same second),
+    // so a bare 403 would also come from the age check and hide a missing requester check
     const second = await linkRequest(someone);
-    expect((await complete(t, tokens.access_token, { auth_req_id: second.auth_req_id, approved: true })).status).toBe(403);
+    expect(await complete(t, tokens.access_token, { auth_req_id: second.auth_req_id, approved: true })).toMatchObject({
+      status: 403, body: { message: 'Forbidden: the requesting client cannot answer its own request', error_code: 403 },
+    });
   });
 
   it('limits the links sent to one user', async () => {

@@ -3,6 +3,7 @@ import * as jose from 'jose';
 import * as oidc from 'openid-client';
 import { Browser } from '../support/browserless.js';
 import { api, createFixture, startIdp, type Fixture, type TestIdp } from '../support/idp.js';
+import { refusalOf } from '../support/refusals.js';
 
 const insecure = { execute: [oidc.allowInsecureRequests] };
 
@@ -87,9 +88,9 @@ describe('client settings', () => {
       expect(tokens.token_type.toLowerCase()).toBe('dpop');
       expect(await oidc.fetchUserInfo(rp, tokens.access_token, fx.user.user_id, { DPoP: dpop })).toMatchObject({ email: fx.user.email });
       // presented as a plain bearer token, or with another key: refused
-      await expect(oidc.fetchUserInfo(rp, tokens.access_token, fx.user.user_id)).rejects.toThrow();
+      expect(await refusalOf(oidc.fetchUserInfo(rp, tokens.access_token, fx.user.user_id))).toEqual({ status: 401, error: 'invalid_token', error_description: 'invalid token provided', code: 'OAUTH_WWW_AUTHENTICATE_CHALLENGE', message: 'server responded with a challenge in the WWW-Authenticate HTTP Header' });
       const otherKey = oidc.getDPoPHandle(rp, await oidc.randomDPoPKeyPair());
-      await expect(oidc.fetchUserInfo(rp, tokens.access_token, fx.user.user_id, { DPoP: otherKey })).rejects.toThrow();
+      expect(await refusalOf(oidc.fetchUserInfo(rp, tokens.access_token, fx.user.user_id, { DPoP: otherKey }))).toEqual({ status: 401, error: 'invalid_token', error_description: 'invalid token provided', code: 'OAUTH_WWW_AUTHENTICATE_CHALLENGE', message: 'server responded with a challenge in the WWW-Authenticate HTTP Header' });
       // and our management API, which checks no proof, does not take bound tokens
       expect((await api(t, 'GET', '/v1/me/consents', undefined, tokens.access_token)).status).toBe(401);
     });
@@ -160,8 +161,8 @@ describe('client settings', () => {
       const second = await encryptionKeys();
       expect((await api(t, 'PUT', `/v1/applications/${fx.appId}/clients/${created.body.client_id}`, { jwks: { keys: [second.jwk] } })).status).toBe(200);
       const later = await authorize(rp);
-      const rotated = await oidc.authorizationCodeGrant(rp, later.callback, { pkceCodeVerifier: later.verifier, expectedState: later.state }).catch((err: Error) => err);
-      expect(rotated).toBeInstanceOf(Error);
+      const rotated = oidc.authorizationCodeGrant(rp, later.callback, { pkceCodeVerifier: later.verifier, expectedState: later.state });
+      expect(await refusalOf(rotated)).toEqual({ code: 'OAUTH_DECRYPTION_FAILED', message: 'decryption failed' });
       const rpWithNewKey = await oidc.discovery(new URL(t.issuer), created.body.client_id, created.body.client_secret, undefined, insecure);
       oidc.enableDecryptingResponses(rpWithNewKey, ['A256GCM'], second.privateKey);
       const again = await authorize(rpWithNewKey);
@@ -214,6 +215,30 @@ describe('client settings', () => {
 
       const plain = await authorize(rp);
       expect(plain.callback.searchParams.get('error')).toBe('invalid_request');
+    });
+  });
+
+  describe('loopback redirect hosts', () => {
+    it('are matched whole: a host that only starts with localhost is refused, and authorize shows the error page', async () => {
+      for (const [clientType, uri, message] of [
+        ['web', 'http://localhost.evil.example/callback', 'redirect_uris[0]: must use https unless the host is localhost'],
+        ['web', 'http://127.0.0.1.evil.example/callback', 'redirect_uris[0]: must use https unless the host is localhost'],
+        ['native', 'http://localhost.evil.example/callback', 'redirect_uris[0]: must use https unless the host is localhost'],
+      ] as const) {
+        expect({ uri, ...await createClient({ client_type: clientType, redirect_uris: [uri] }) })
+          .toMatchObject({ uri, status: 400, body: { message, error_code: 400 } });
+      }
+      // the registered http://localhost:8080/callback does not cover a longer host either
+      const auth = new URL(`${t.issuer}/auth`);
+      auth.search = new URLSearchParams({
+        client_id: fx.client.client_id, response_type: 'code', scope: 'openid', redirect_uri: 'http://localhost.evil.example:8080/callback',
+        code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+      }).toString();
+      const answer = await fetch(auth, { redirect: 'manual' });
+      expect(answer.status).toBe(400);
+      expect(answer.headers.get('location')).toBeNull();
+      expect(answer.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(await answer.text()).toContain('redirect_uri did not match any of the client&#39;s registered redirect_uris');
     });
   });
 });

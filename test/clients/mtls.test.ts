@@ -3,6 +3,7 @@ import * as oidc from 'openid-client';
 import { Browser } from '../support/browserless.js';
 import { api, createFixture, startIdp, type Fixture, type TestIdp } from '../support/idp.js';
 import { createCa, createIntermediate, issue, selfSignedClient, tlsFetch, writeServerFiles, type Issued } from '../support/tls.js';
+import { refusalOf } from '../support/refusals.js';
 
 const PROXY_HEADER = 'x-ssl-client-cert';
 
@@ -180,7 +181,7 @@ describe('mTLS', () => {
       const withoutCert = await oidc.discovery(new URL(t.issuer), created.body.client_id, undefined, oidc.TlsClientAuth(), {
         [oidc.customFetch]: tlsFetch(serverCa),
       });
-      await expect(oidc.fetchUserInfo(withoutCert, tokens.access_token, fx.user.user_id)).rejects.toThrow();
+      expect(await refusalOf(oidc.fetchUserInfo(withoutCert, tokens.access_token, fx.user.user_id))).toEqual({ status: 401, error: 'invalid_token', error_description: 'invalid token provided', code: 'OAUTH_WWW_AUTHENTICATE_CHALLENGE', message: 'server responded with a challenge in the WWW-Authenticate HTTP Header' });
       const introspected = await fetch(`${t.url}/oidc/token/introspection`, {
         method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ token: tokens.access_token, client_id: fx.client.client_id, client_secret: fx.client.client_secret }),

@@ -7,6 +7,7 @@ import { api, clientCredentialsToken, createFixture, startIdp, type Fixture, typ
 import {
   answer, authorize, BANK_SCOPES, createThirdParty, insecure, introspect, redeem, type ThirdParty,
 } from '../support/consent.js';
+import { refusalOf } from '../support/refusals.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -63,7 +64,7 @@ describe.each(['redis', 'memory'] as const)('consent management (%s store)', (ki
     expect(await introspect(t, fx, tokens.access_token)).toEqual({ active: false });
     expect(await introspect(t, fx, tokens.refresh_token!)).toEqual({ active: false });
     await expect(oidc.refreshTokenGrant(tp.rp, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
-    await expect(oidc.fetchUserInfo(tp.rp, tokens.access_token, user.user.user_id)).rejects.toThrow();
+    expect(await refusalOf(oidc.fetchUserInfo(tp.rp, tokens.access_token, user.user.user_id))).toEqual({ status: 401, error: 'invalid_token', error_description: 'invalid token provided', code: 'OAUTH_WWW_AUTHENTICATE_CHALLENGE', message: 'server responded with a challenge in the WWW-Authenticate HTTP Header' });
     expect((await api(t, 'GET', `/v1/consents/${consent.consent_id}`)).status).toBe(404);
     expect((await api(t, 'DELETE', `/v1/consents/${consent.consent_id}`)).status).toBe(404);
 

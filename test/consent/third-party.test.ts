@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as oidc from 'openid-client';
 import { Browser } from '../support/browserless.js';
+import { userToken } from '../support/sign-in.js';
 import { api, createFixture, startIdp, type Fixture, type TestIdp } from '../support/idp.js';
+import { epochSeconds } from '../../lib/time.js';
 import {
   answer, authorize, BANK_SCOPES, CONSENT_URI, createThirdParty, introspect, redeem,
   THIRD_PARTY_REDIRECT, type ThirdParty,
@@ -259,14 +262,21 @@ describe('third-party consent', () => {
     await Promise.all([answer(t, a, askedA.url, true), answer(t, b, askedB.url, true)]);
     const [consent, ...others] = await consentsOf(user.user.user_id);
     expect(others).toEqual([]);
-    expect(consent!.scopes).toEqual(expect.arrayContaining(['openid']));
+    // whichever approval lost the race merged its scopes into the winner's consent
+    expect([...consent!.scopes].sort()).toEqual(['balance', 'openid', 'transactions']);
 
+    // a renewal a second later moves the expiry to now + the consent ttl
+    await sleep(1_100);
     const renewed = await authorize(t, user, tp, a, { scope: 'openid balance', prompt: 'consent' });
     expect(renewed.url.searchParams.getAll('requested_scope')).toEqual(['openid', 'balance']);
+    const before = epochSeconds();
     await answer(t, a, renewed.url, true);
+    const settled = epochSeconds();
     const [after] = await consentsOf(user.user.user_id);
     expect(after!.consent_id).toBe(consent!.consent_id);
-    expect(after!.expires_at).toBeGreaterThanOrEqual(consent!.expires_at);
+    expect(after!.expires_at).toBeGreaterThan(consent!.expires_at);
+    expect(after!.expires_at).toBeGreaterThanOrEqual(before + t.config.ttl.consent);
+    expect(after!.expires_at).toBeLessThanOrEqual(settled + t.config.ttl.consent);
   });
 
   it('never grants or shows scopes outside the client\'s permissions', async () => {
@@ -356,5 +366,51 @@ describe('third-party consent', () => {
     });
     expect(tokens.claims()).toMatchObject({ iss: t.issuer, aud: tp.client_id, sub: user.user.user_id });
     expect(await oidc.fetchUserInfo(tp.rp, tokens.access_token, user.user.user_id)).toEqual({ sub: user.user.user_id });
+  });
+
+  it("lets a third party introspect and revoke only its own tokens, never the bank's apps' ones", async () => {
+    const user = await newUser();
+    const browser = new Browser();
+    const asked = await authorize(t, user, tp, browser, { scope: 'openid balance' });
+    const own = await redeem(tp, asked, await answer(t, browser, asked.url, true));
+    const firstParty = await userToken(t, fx, user.user);
+    const asThirdParty = async (endpoint: 'introspection' | 'revocation', token: string) => {
+      const response = await fetch(`${t.issuer}/token/${endpoint}`, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token, client_id: tp.client_id, client_secret: tp.client_secret }),
+      });
+      return { status: response.status, body: await response.text() };
+    };
+
+    expect(await asThirdParty('introspection', own.access_token)).toMatchObject({ status: 200, body: expect.stringContaining('"active":true') });
+    expect(await asThirdParty('introspection', firstParty)).toEqual({ status: 200, body: '{"active":false}' });
+    // oidc-provider refuses to revoke another client's token (and leaves it alone)
+    expect(await asThirdParty('revocation', firstParty)).toEqual({
+      status: 400, body: '{"error":"invalid_request","error_description":"client is not authorized to revoke the presented token"}',
+    });
+    expect(await introspect(t, fx, firstParty)).toMatchObject({ active: true, client_id: fx.client.client_id });
+    expect(await asThirdParty('revocation', own.access_token)).toEqual({ status: 200, body: '' });
+    expect(await introspect(t, fx, own.access_token)).toEqual({ active: false });
+  });
+
+  it('asks a native third party for consent on every authorization, even with a stored consent', async () => {
+    const native = await createThirdParty(t, fx, { client_type: 'native' });
+    const user = await newUser();
+    const browser = new Browser();
+    const first = await authorize(t, user, native, browser, { scope: 'openid balance' });
+    expect(first.url.origin + first.url.pathname).toBe(CONSENT_URI);
+    expect((await answer(t, browser, first.url, true)).searchParams.get('code')).toBeTruthy();
+    expect(await consentsOf(user.user.user_id, native.client_id)).toHaveLength(1);
+
+    const again = await authorize(t, user, native, browser, { scope: 'openid balance' });
+    expect(again.url.origin + again.url.pathname).toBe(CONSENT_URI);
+    expect(again.url.searchParams.getAll('requested_scope')).toEqual(['openid', 'balance']);
+    // a web third party with a stored consent is not asked again
+    const web = await authorize(t, user, tp, browser, { scope: 'openid balance' });
+    expect(web.url.origin + web.url.pathname).toBe(CONSENT_URI);
+    await answer(t, browser, web.url, true);
+    const webAgain = await authorize(t, user, tp, browser, { scope: 'openid balance' });
+    expect(webAgain.url.origin + webAgain.url.pathname).toBe(THIRD_PARTY_REDIRECT);
+    expect(webAgain.url.searchParams.get('code')).toBeTruthy();
   });
 });

@@ -3,6 +3,7 @@ import * as oidc from 'openid-client';
 import { Browser } from '../support/browserless.js';
 import { api, createFixture, startIdp, type Fixture, type TestIdp } from '../support/idp.js';
 import { answer, authorize, createThirdParty, introspect, redeem, THIRD_PARTY_REDIRECT } from '../support/consent.js';
+import { refusalOf } from '../support/refusals.js';
 
 const insecure = { execute: [oidc.allowInsecureRequests] };
 
@@ -138,7 +139,7 @@ describe('resources', () => {
       expect(info).toMatchObject({ active: true, aud: payments.uri, scope: 'payments:read', sub: fx.user.user_id });
       expect(lifetime(info)).toBe(300);
       // a token for an API is not a token for userinfo
-      await expect(oidc.fetchUserInfo(rp, tokens.access_token, fx.user.user_id)).rejects.toThrow();
+      expect(await refusalOf(oidc.fetchUserInfo(rp, tokens.access_token, fx.user.user_id))).toEqual({ status: 403, error: 'insufficient_scope', error_description: 'access token missing openid scope', code: 'OAUTH_WWW_AUTHENTICATE_CHALLENGE', message: 'server responded with a challenge in the WWW-Authenticate HTTP Header' });
       expect(tokens.claims()!.aud).toBe(fx.client.client_id);
     });
 

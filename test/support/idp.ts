@@ -45,6 +45,8 @@ export interface StartOptions {
   logger?: Logger;
   /** wraps the store the IdP gets (e.g. to hold calls until a race is set up) */
   wrapStore?: (store: Store) => Store;
+  /** how often the consent expiry sweep runs (default: the production minute) */
+  consentSweepIntervalMs?: number;
 }
 
 /** A real IdP on a real listening port, as `npm start` would run it. */
@@ -63,7 +65,9 @@ export async function startIdp(options: StartOptions = {}): Promise<TestIdp> {
   }, { redisKeyPrefix: prefix, logLevel: 'silent', ...options.overrides });
   const created = newStore(options.store ?? 'redis', prefix);
   const store = options.wrapStore ? options.wrapStore(created) : created;
-  const idp = await createIdp(config, { store, logger: options.logger ?? createLogger('silent') });
+  const idp = await createIdp(config, {
+    store, logger: options.logger ?? createLogger('silent'), consentSweepIntervalMs: options.consentSweepIntervalMs,
+  });
   const listen = (listener: Server, on: number) => new Promise<Server>((resolve) => {
     listener.listen(on, '127.0.0.1', () => resolve(listener));
   });

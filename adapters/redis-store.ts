@@ -1,7 +1,7 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import {
-  type RateLimiter, type RateLimitOptions, type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS, rateLimiterOver,
+  type RateLimiter, type RateLimitOptions, type Store, type Versioned, CONSUMABLE_MODELS, GRANTABLE_MODELS, rateLimiterOver,
 } from './store.js';
 import { alreadyConsumed } from './consume-error.js';
 import {
@@ -66,6 +66,13 @@ const LUA = {
   release: `
     if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
     return 0`,
+  // compare-and-set: writes ARGV[2] (TTL ARGV[3], 0 = none) only while the key holds the
+  // revision ARGV[1]; an absent key (GET gives false) never matches, so a deletion wins
+  replace: `
+    if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+    local ttl = tonumber(ARGV[3])
+    if ttl > 0 then redis.call('set', KEYS[1], ARGV[2], 'EX', ttl) else redis.call('set', KEYS[1], ARGV[2]) end
+    return 1`,
 };
 
 type ScriptedRedis = RedisClient & {
@@ -75,6 +82,7 @@ type ScriptedRedis = RedisClient & {
   oidcRevokeGrant(key: string, prefix: string): Promise<number>;
   storeClaim(key: string, owner: string): Promise<number>;
   storeRelease(key: string, owner: string): Promise<number>;
+  storeReplace(key: string, revision: string, value: string, ttl: number): Promise<number>;
   storeTakeDue(key: string, now: number, limit: number, lease: number): Promise<string[]>;
 };
 
@@ -105,6 +113,7 @@ export class RedisStore implements Store {
     this.redis.defineCommand('oidcRevokeGrant', { numberOfKeys: 1, lua: LUA.revokeGrant });
     this.redis.defineCommand('storeClaim', { numberOfKeys: 1, lua: LUA.claim });
     this.redis.defineCommand('storeRelease', { numberOfKeys: 1, lua: LUA.release });
+    this.redis.defineCommand('storeReplace', { numberOfKeys: 1, lua: LUA.replace });
     this.redis.defineCommand('storeTakeDue', { numberOfKeys: 1, lua: LUA.takeDue });
   }
 
@@ -138,6 +147,20 @@ export class RedisStore implements Store {
   async takeJSON<T>(key: string): Promise<T | undefined> {
     const raw = await this.redis.getdel(key);
     return raw === null ? undefined : JSON.parse(raw) as T;
+  }
+
+  async readJSON<T>(key: string): Promise<Versioned<T> | undefined> {
+    const raw = await this.redis.get(key);
+    return raw === null ? undefined : { value: JSON.parse(raw) as T, revision: raw };
+  }
+
+  async replaceJSON(key: string, revision: string, value: unknown, ttl?: number): Promise<boolean> {
+    return (await this.redis.storeReplace(key, revision, JSON.stringify(value), ttl ?? 0)) === 1;
+  }
+
+  async removeJSON(key: string, revision: string): Promise<boolean> {
+    // the same compare-and-delete as release: the revision is the stored text
+    return (await this.redis.storeRelease(key, revision)) === 1;
   }
 
   async claim(key: string, owner: string): Promise<boolean> {

@@ -41,6 +41,8 @@ export interface StartOptions {
   tls?: { certFile: string; keyFile: string };
   /** more environment, e.g. MTLS_CERT_HEADER */
   env?: Record<string, string>;
+  /** wraps the store the IdP uses, e.g. to hold calls and force a race (held-store.ts) */
+  wrapStore?: (store: Store) => Store;
 }
 
 /** A real IdP on a real listening port, as `npm start` would run it. */
@@ -57,7 +59,8 @@ export async function startIdp(options: StartOptions = {}): Promise<TestIdp> {
     ...(options.tls ? { TLS_CERT: options.tls.certFile, TLS_KEY: options.tls.keyFile } : {}),
     ...options.env,
   }, { redisKeyPrefix: prefix, logLevel: 'silent', ...options.overrides });
-  const store = newStore(options.store ?? 'redis', prefix);
+  const plainStore = newStore(options.store ?? 'redis', prefix);
+  const store = options.wrapStore ? options.wrapStore(plainStore) : plainStore;
   const idp = await createIdp(config, { store, logger: createLogger('silent') });
   const listen = (listener: Server, on: number) => new Promise<Server>((resolve) => {
     listener.listen(on, '127.0.0.1', () => resolve(listener));

@@ -38,7 +38,7 @@ export class Gate {
 }
 
 /**
- * Which calls to hold: the answers of reads of one document (held after the read), or
+ * Which calls to hold: the answers of reads (and takes) of one document, held after the call, or
  * `consume` of one oidc-provider model (held before it runs).
  */
 export interface Holds {
@@ -46,7 +46,8 @@ export interface Holds {
   consume?: (model: string) => Gate | undefined;
 }
 
-const READS = new Set(['getJSON', 'readJSON']);
+/** the calls whose answer `read` holds: every way a service reads (or takes) one document */
+const READS = new Set(['getJSON', 'readJSON', 'takeJSON']);
 
 /** The store with the chosen calls held at their gates before they run (test support only). */
 export function holdingStore(store: Store, holds: Holds): Store {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { api, startIdp, type StoreKind, type TestIdp } from '../support/idp.js';
+import { ADMIN, api, clientCredentialsToken, startIdp, uniquePrefix, type StoreKind, type TestIdp } from '../support/idp.js';
 import { Gate, holdingStore } from '../support/held-store.js';
 
 /**
@@ -121,5 +121,36 @@ describe.each<StoreKind>(['memory', 'redis'])('management records under concurre
       expect(await api(t, 'GET', path)).toMatchObject({ status: 404, body: { message: 'Resource not found' } });
       for (const free of [uri, resource.uri]) expect((await api(t, 'POST', resourcesOf(appId), { uri: free, access_token_ttl: 600 })).status).toBe(201);
     });
+  });
+});
+
+describe('the bootstrap management client when an instance starts (redis store)', () => {
+  it('is never written back stale by a starting instance while an admin changes it', async () => {
+    const prefix = uniquePrefix();
+    const running = await startIdp({ prefix });
+    const rotated = 'test-admin-secret-rotated-0123456789abcdef0123';
+    const clientPath = `/v1/applications/management/clients/${ADMIN.clientId}`;
+    await running.adminToken();
+    // the new instance reads the client to bring its secret in line with its environment: hold that read
+    const gate = new Gate(1);
+    const starting = startIdp({
+      prefix,
+      env: { IDP_ADMIN_CLIENT_SECRET: rotated },
+      wrapStore: (store) => holdingStore(store, { read: (key) => (key === `client:${ADMIN.clientId}` ? gate : undefined) }),
+    });
+    await gate.full;
+    const meanwhile = await api(running, 'PUT', clientPath, { access_token_ttl: 120 });
+    gate.open();
+    const started = await starting;
+    try {
+      // the start-up change holds the client's lock, as every change of a client does
+      expect(meanwhile).toMatchObject({ status: 409, body: { message: 'The client is being changed by another request; try again', error_code: 409 } });
+      expect((await api(running, 'PUT', clientPath, { access_token_ttl: 120 })).status).toBe(200);
+      expect(await api(running, 'GET', clientPath)).toMatchObject({ status: 200, body: { access_token_ttl: 120, roles: ['admin'] } });
+      expect(await clientCredentialsToken(`${running.url}/oidc`, ADMIN.clientId, rotated)).toEqual(expect.any(String));
+    } finally {
+      await started.close();
+      await running.close();
+    }
   });
 });

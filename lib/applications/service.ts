@@ -62,10 +62,11 @@ export class ApplicationService {
     return changed.after;
   }
 
-  /** Taking the record first: a change still under way then finds no application (a delete wins). */
+  /** A change still under way after this finds no record and answers 404 (update's compare-and-set). */
   async delete(appId: string): Promise<void> {
-    if (!(await this.store.takeJSON<Application>(appKey(appId)))) throw notFound('Application');
+    await this.get(appId);
     await this.clients.deleteAllOfApp(appId);
+    await this.store.delete([appKey(appId)]);
     await this.store.setRemove(APPS_KEY, appId);
   }
 }

@@ -14,12 +14,17 @@ describe.each<StoreKind>(['memory', 'redis'])('consent records under concurrent 
   let fx: Fixture;
   let tp: ThirdParty;
   const gated: { key?: string; gate?: Gate } = {};
+  /** the gate that finding this Grant waits at, while armed */
+  const grantGated: { id?: string; gate?: Gate } = {};
 
   beforeAll(async () => {
     t = await startIdp({
       store: kind,
       overrides: { scopes: BANK_SCOPES },
-      wrapStore: (store) => holdingStore(store, { read: (key) => (key === gated.key ? gated.gate : undefined) }),
+      wrapStore: (store) => holdingStore(store, {
+        read: (key) => (key === gated.key ? gated.gate : undefined),
+        find: (model, id) => (model === 'Grant' && id === grantGated.id ? grantGated.gate : undefined),
+      }),
     });
     fx = await createFixture(t, { scopes: ['openid', 'email', 'offline_access'] });
     tp = await createThirdParty(t, fx);
@@ -82,5 +87,26 @@ describe.each<StoreKind>(['memory', 'redis'])('consent records under concurrent 
     expect(await sweep).toBe(0);
     expect(await api(t, 'GET', `/v1/consents/${consent!.consent_id}`)).toMatchObject({ status: 404, body: { message: 'Consent not found' } });
     expect(await introspect(t, fx, tokens.access_token)).toEqual({ active: false });
+  });
+
+  it('never lets a session Grant of a consent revoked during a sign-in come back (SSO)', async () => {
+    const browser = new Browser();
+    const first = await authorize(t, fx, tp, browser, { scope: 'openid balance', prompt: 'consent' });
+    const tokens = await redeem(tp, first, await answer(t, browser, first.url, true));
+    expect(await introspect(t, fx, tokens.access_token)).toMatchObject({ active: true });
+    const [consent] = await consentsOfUser();
+    // the same browser signs in to the third party again: its Grant is found, and the consent revoked meanwhile
+    grantGated.gate = new Gate(1);
+    grantGated.id = (await t.idp.provider.AccessToken.find(tokens.access_token))!.grantId;
+    expect(grantGated.id).toEqual(expect.any(String));
+    const again = authorize(t, fx, tp, browser, { scope: 'openid balance' });
+    await grantGated.gate.full;
+    expect((await api(t, 'DELETE', `/v1/consents/${consent!.consent_id}`)).status).toBe(204);
+    grantGated.gate.open();
+    const landed = (await again).url;
+    // no code from the revoked consent's Grant: the user is asked again, with nothing granted
+    expect(`${landed.origin}${landed.pathname}`).toBe(CONSENT_URI);
+    expect(landed.searchParams.getAll('granted_scope')).toEqual([]);
+    expect(await t.idp.provider.Grant.find(grantGated.id!)).toBeUndefined();
   });
 });

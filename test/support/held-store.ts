@@ -38,11 +38,12 @@ export class Gate {
 }
 
 /**
- * Which calls to hold: the answers of reads (and takes) of one document, held after the call, or
- * `consume` of one oidc-provider model (held before it runs).
+ * Which calls to hold: the answers of reads (and takes) of one document, or of `find` of an
+ * oidc-provider record, held after the call; or `consume` of one model (held before it runs).
  */
 export interface Holds {
   read?: (key: string) => Gate | undefined;
+  find?: (model: string, id: string) => Gate | undefined;
   consume?: (model: string) => Gate | undefined;
 }
 
@@ -64,23 +65,32 @@ export function holdingStore(store: Store, holds: Holds): Store {
         };
       }
       if (name === 'oidcAdapter') {
-        return (model: string) => holdingAdapter((member as (m: string) => Adapter).call(target, model), () => holds.consume?.(model));
+        return (model: string) => holdingAdapter((member as (m: string) => Adapter).call(target, model), model, holds);
       }
       return (member as (...args: unknown[]) => unknown).bind(target);
     },
   });
 }
 
-function holdingAdapter(adapter: Adapter, gate: () => Gate | undefined): Adapter {
+function holdingAdapter(adapter: Adapter, model: string, holds: Holds): Adapter {
   return new Proxy(adapter, {
     get(target, name, receiver) {
       const member = Reflect.get(target, name, receiver) as unknown;
       if (typeof member !== 'function') return member;
-      if (name !== 'consume') return (member as (...args: unknown[]) => unknown).bind(target);
-      return async (id: string) => {
-        await gate()?.pass();
-        return target.consume(id);
-      };
+      if (name === 'consume') {
+        return async (id: string) => {
+          await holds.consume?.(model)?.pass();
+          return target.consume(id);
+        };
+      }
+      if (name === 'find') {
+        return async (id: string) => {
+          const found = await target.find(id);
+          await holds.find?.(model, id)?.pass();
+          return found;
+        };
+      }
+      return (member as (...args: unknown[]) => unknown).bind(target);
     },
   });
 }

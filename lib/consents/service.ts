@@ -70,8 +70,6 @@ const CONSENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 export interface ApprovalInput {
   user_id: string;
   client_id: string;
-  /** the Grant of this authorization, now holding the approved scopes */
-  grant_id: string;
   /** the scopes the user approved just now */
   approved: string[];
   expires_at: number;
@@ -115,6 +113,7 @@ export class ConsentService {
   /**
    * Records an approval: the user's consent for the client now also covers `approved` and
    * lasts until `expires_at`. Concurrent approvals of one user and client end in one consent.
+   * The caller then attaches the authorization's Grant (attachGrant).
    * The record is changed only at the revision it was read at (never written back over a
    * concurrent approval, a revocation or the sweep): on a lost race, read again and merge.
    */
@@ -149,7 +148,6 @@ export class ConsentService {
         : await this.store.claim(pair, consent.consent_id) && await this.store.createJSON(consentKey(consent.consent_id), consent);
       if (written) {
         await this.index(consent);
-        await this.attachGrant(consent, input.grant_id);
         await this.addReceipt('granted', consent, input.approved, input.actor);
         return consent;
       }

@@ -61,14 +61,12 @@ describe.each<StoreKind>(['memory', 'redis'])('consent records under concurrent 
     expect(await api(t, 'GET', `/v1/consents/${revoked!.consent_id}`)).toMatchObject({ status: 404, body: { message: 'Consent not found' } });
     expect(await introspect(t, fx, firstTokens.access_token)).toEqual({ active: false });
     // the approval after the revocation is a consent of its own, to what it approved (not
-    // what was revoked); this browser's Grant went with the revoked consent, so it is asked again
+    // what was revoked), with a Grant of its own (the browser's went with the revoked consent)
     const [renewed, ...others] = await consentsOfUser();
     expect(others).toEqual([]);
     expect(renewed).toMatchObject({ scopes: ['openid', 'transactions'] });
     expect(renewed!.consent_id).not.toBe(revoked!.consent_id);
-    expect(`${landed.origin}${landed.pathname}`).toBe(CONSENT_URI);
-    expect(landed.searchParams.getAll('granted_scope')).toEqual(['openid', 'transactions']);
-    const secondTokens = await redeem(tp, second.asked, await answer(t, second.browser, landed, true));
+    const secondTokens = await redeem(tp, second.asked, landed);
     expect(await introspect(t, fx, secondTokens.access_token)).toMatchObject({ active: true, scope: 'openid transactions' });
     await api(t, 'DELETE', `/v1/consents/${renewed!.consent_id}`);
   });
@@ -108,5 +106,35 @@ describe.each<StoreKind>(['memory', 'redis'])('consent records under concurrent 
     expect(`${landed.origin}${landed.pathname}`).toBe(CONSENT_URI);
     expect(landed.searchParams.getAll('granted_scope')).toEqual([]);
     expect(await t.idp.provider.Grant.find(grantGated.id!)).toBeUndefined();
+  });
+
+  it('never lets an approval bring back the session Grant of a consent revoked while it was applied', async () => {
+    const first = await approve('openid balance');
+    const firstTokens = await redeem(tp, first.asked, await answer(t, first.browser, first.asked.url, true));
+    const firstGrant = (await t.idp.provider.AccessToken.find(firstTokens.access_token))!.grantId;
+    const [revoked] = await consentsOfUser();
+    // another browser asks for more; signing in gave it a Grant of its own under the consent
+    const second = await approve('openid transactions');
+    const grants = await t.idp.store.setMembers(`consent-grants:${revoked!.consent_id}`);
+    const secondGrant = grants.filter((id) => id !== firstGrant);
+    expect(secondGrant).toHaveLength(1);
+    // the approval loads that Grant to add what was approved; the admin revokes the consent meanwhile
+    grantGated.gate = new Gate(1);
+    grantGated.id = secondGrant[0];
+    const approval = answer(t, second.browser, second.asked.url, true);
+    await grantGated.gate.full;
+    expect((await api(t, 'DELETE', `/v1/consents/${revoked!.consent_id}`)).status).toBe(204);
+    grantGated.gate.open();
+    // the revocation took the consent this approval had just added to: it wins
+    const landed = await approval;
+    expect(Object.fromEntries(landed.searchParams)).toMatchObject({
+      error: 'access_denied', error_description: 'The consent was revoked while it was being given',
+    });
+    expect(await t.idp.provider.Grant.find(grantGated.id!)).toBeUndefined();
+    expect(await consentsOfUser()).toEqual([]);
+    // and the session holds nothing of it: asking for the revoked scope asks the user again
+    const more = await authorize(t, fx, tp, second.browser, { scope: 'openid balance' });
+    expect(`${more.url.origin}${more.url.pathname}`).toBe(CONSENT_URI);
+    expect(more.url.searchParams.getAll('granted_scope')).toEqual([]);
   });
 });

@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { AdapterPayload } from 'oidc-provider';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import {
-  type OidcAdapter, type Pace, type PaceOptions, type RateLimiter, type RateLimitOptions, type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS,
-  rateLimiterOver, withinReuseWindow,
+  type OidcAdapter, type Pace, type PaceOptions, type RateLimiter, type RateLimitOptions, type Store, type Versioned,
+  CONSUMABLE_MODELS, GRANTABLE_MODELS, rateLimiterOver, withinReuseWindow,
 } from './store.js';
 import { epochSeconds } from '../lib/time.js';
 import { alreadyConsumed } from './consume-error.js';
@@ -97,6 +97,24 @@ export class MemoryStore implements Store {
     const entry = this.entry(key);
     this.entries.delete(key);
     return entry ? JSON.parse(entry.value) as T : undefined;
+  }
+
+  async readJSON<T>(key: string): Promise<Versioned<T> | undefined> {
+    const entry = this.entry(key);
+    return entry ? { value: JSON.parse(entry.value) as T, revision: entry.value } : undefined;
+  }
+
+  async replaceJSON(key: string, revision: string, value: unknown, ttl?: number): Promise<boolean> {
+    // compare and write with no await in between: atomic on the single thread
+    if (this.entry(key)?.value !== revision) return false;
+    this.write(key, JSON.stringify(value), ttl);
+    return true;
+  }
+
+  async removeJSON(key: string, revision: string): Promise<boolean> {
+    if (this.entry(key)?.value !== revision) return false;
+    this.entries.delete(key);
+    return true;
   }
 
   async claim(key: string, owner: string): Promise<boolean> {

@@ -1,8 +1,8 @@
 import type { AdapterPayload } from 'oidc-provider';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import {
-  type OidcAdapter, type Pace, type PaceOptions, type RateLimiter, type RateLimitOptions, type Store, CONSUMABLE_MODELS, GRANTABLE_MODELS,
-  rateLimiterOver,
+  type OidcAdapter, type Pace, type PaceOptions, type RateLimiter, type RateLimitOptions, type Store, type Versioned,
+  CONSUMABLE_MODELS, GRANTABLE_MODELS, rateLimiterOver,
 } from './store.js';
 import { epochSeconds } from '../lib/time.js';
 import { alreadyConsumed } from './consume-error.js';
@@ -46,7 +46,7 @@ const UPSERT = `
 const LUA = {
   upsert: UPSERT,
   // upsert's write, only if the stored payload is still the last argument (compare-and-set): 1, else 0
-  replace: `
+  replaceRecord: `
     local expected = table.remove(ARGV)
     if redis.call('hget', KEYS[1], 'p') ~= expected then return 0 end
     ${UPSERT}
@@ -112,6 +112,13 @@ const LUA = {
     redis.call('hset', KEYS[1], 'at', ARGV[1], 'interval', interval)
     redis.call('expire', KEYS[1], ARGV[5])
     return { onTime, interval }`,
+  // compare-and-set: writes ARGV[2] (TTL ARGV[3], 0 = none) only while the key holds the
+  // revision ARGV[1]; an absent key (GET gives false) never matches, so a deletion wins
+  replaceDocument: `
+    if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+    local ttl = tonumber(ARGV[3])
+    if ttl > 0 then redis.call('set', KEYS[1], ARGV[2], 'EX', ttl) else redis.call('set', KEYS[1], ARGV[2]) end
+    return 1`,
 };
 
 type ScriptedRedis = RedisClient & {
@@ -124,6 +131,7 @@ type ScriptedRedis = RedisClient & {
   storeSetAdd(key: string, member: string, ttl: number): Promise<void>;
   storeClaim(key: string, owner: string): Promise<number>;
   storeRelease(key: string, owner: string): Promise<number>;
+  storeReplace(key: string, revision: string, value: string, ttl: number): Promise<number>;
   storeTakeDue(key: string, now: number, limit: number, lease: number): Promise<string[]>;
   storePace(key: string, now: number, interval: number, step: number, toleranceMs: number, ttl: number): Promise<[number, number]>;
 };
@@ -150,7 +158,7 @@ export class RedisStore implements Store {
     // surfaced to requests through failing commands and /readyz; to the operator through this
     this.redis.on('error', (err: Error) => options.onConnectionError?.(err));
     this.redis.defineCommand('oidcUpsert', { lua: LUA.upsert });
-    this.redis.defineCommand('oidcReplace', { lua: LUA.replace });
+    this.redis.defineCommand('oidcReplace', { lua: LUA.replaceRecord });
     this.redis.defineCommand('oidcFindByAlias', { numberOfKeys: 1, lua: LUA.findByAlias });
     this.redis.defineCommand('oidcFindWithGrant', { numberOfKeys: 1, lua: LUA.findWithGrant });
     this.redis.defineCommand('oidcConsume', { numberOfKeys: 1, lua: LUA.consume });
@@ -158,6 +166,7 @@ export class RedisStore implements Store {
     this.redis.defineCommand('storeSetAdd', { numberOfKeys: 1, lua: LUA.setAdd });
     this.redis.defineCommand('storeClaim', { numberOfKeys: 1, lua: LUA.claim });
     this.redis.defineCommand('storeRelease', { numberOfKeys: 1, lua: LUA.release });
+    this.redis.defineCommand('storeReplace', { numberOfKeys: 1, lua: LUA.replaceDocument });
     this.redis.defineCommand('storeTakeDue', { numberOfKeys: 1, lua: LUA.takeDue });
     this.redis.defineCommand('storePace', { numberOfKeys: 1, lua: LUA.pace });
   }
@@ -192,6 +201,20 @@ export class RedisStore implements Store {
   async takeJSON<T>(key: string): Promise<T | undefined> {
     const raw = await this.redis.getdel(key);
     return raw === null ? undefined : JSON.parse(raw) as T;
+  }
+
+  async readJSON<T>(key: string): Promise<Versioned<T> | undefined> {
+    const raw = await this.redis.get(key);
+    return raw === null ? undefined : { value: JSON.parse(raw) as T, revision: raw };
+  }
+
+  async replaceJSON(key: string, revision: string, value: unknown, ttl?: number): Promise<boolean> {
+    return (await this.redis.storeReplace(key, revision, JSON.stringify(value), ttl ?? 0)) === 1;
+  }
+
+  async removeJSON(key: string, revision: string): Promise<boolean> {
+    // the same compare-and-delete as release: the revision is the stored text
+    return (await this.redis.storeRelease(key, revision)) === 1;
   }
 
   async claim(key: string, owner: string): Promise<boolean> {

@@ -19,6 +19,24 @@ export interface Store {
   /** Reads and deletes in one step: of concurrent callers, exactly one gets the document. */
   takeJSON<T>(key: string): Promise<T | undefined>;
 
+  /**
+   * Optimistic concurrency: a document with its revision, for `replaceJSON`/`removeJSON`.
+   * The revision is the stored JSON text itself: it changes with every write that changes the
+   * document, needs no extra field or key (so `getJSON`/`putJSON`/`delete` keep working on the
+   * same key), and cannot collide. An identical rewrite keeps the revision, which is harmless:
+   * a change computed from identical content is still right. Documents are small (a user, a
+   * consent), so sending the text back once costs little.
+   */
+  readJSON<T>(key: string): Promise<Versioned<T> | undefined>;
+  /**
+   * Writes `value` only if the key still holds `revision` (compare-and-set in one step): false
+   * when another write got there first, or the key was deleted meanwhile, and then the key is
+   * left as it is (a deleted key stays absent). TTL as in `putJSON`.
+   */
+  replaceJSON(key: string, revision: string, value: unknown, ttl?: number): Promise<boolean>;
+  /** Deletes the key only if it still holds `revision`; true when this call deleted it. */
+  removeJSON(key: string, revision: string): Promise<boolean>;
+
   /** Unique index entry `key -> owner`: true when now owned by `owner` (new or already). */
   claim(key: string, owner: string): Promise<boolean>;
   /** Removes an index entry, only if `owner` holds it. */
@@ -92,6 +110,12 @@ export interface OidcAdapter extends Adapter {
  */
 export function withinReuseWindow(consumedAt: number, window: number, now: number): boolean {
   return window > 0 && now - consumedAt <= window;
+}
+
+export interface Versioned<T> {
+  value: T;
+  /** opaque: pass it back to replaceJSON/removeJSON */
+  revision: string;
 }
 
 export interface RateLimitOptions {

@@ -21,6 +21,7 @@ export interface ThirdPartyConsentDeps {
 
 /** Seed 000's wording, which third parties match on. */
 export const DENIED = { error: 'access_denied', error_description: 'User denied consent to requested scope' };
+const REVOKED_MEANWHILE = { error: 'access_denied', error_description: 'The consent was revoked while it was being given' };
 
 const words = (value: unknown) => (typeof value === 'string' ? value.split(' ').filter(Boolean) : []);
 
@@ -88,10 +89,20 @@ export class ThirdPartyConsent {
       return DENIED;
     }
 
-    // this session's Grant (already holding what the consent covered, if anything)
-    const grant = (details.grantId && await provider.Grant.find(details.grantId))
+    const consent = await consents.recordApproval({
+      user_id: userId,
+      client_id: client.clientId,
+      approved: decision.scopes,
+      expires_at: epochSeconds() + (client.consent_ttl ?? this.deps.defaultConsentTtl),
+      actor,
+    });
+    // this session's Grant if the consent holds it; not one of a consent revoked or expired
+    // meanwhile, which has scopes no longer agreed to: a new Grant then. Either way it holds
+    // what the consent covers now (the approved scopes included).
+    const current = details.grantId && await consents.hasGrant(consent, details.grantId);
+    const grant = (current && await provider.Grant.find(details.grantId!))
       || new provider.Grant({ accountId: userId, clientId: client.clientId });
-    grant.addOIDCScope(decision.scopes.join(' '));
+    grant.addOIDCScope(consent.scopes.join(' '));
     // claims asked for through `claims` are granted when an approved scope covers them; the
     // rest are rejected, so they are neither released nor asked for again in this session
     const covered = claimsOfScopes(words(grant.getOIDCScope()));
@@ -101,17 +112,11 @@ export class ThirdPartyConsent {
     if (rejected.length) grant.rejectOIDCClaims(rejected);
     const missingResourceScopes = (details.prompt.details.missingResourceScopes as Record<string, string[]> | undefined) ?? {};
     for (const [indicator, scopes] of Object.entries(missingResourceScopes)) grant.addResourceScope(indicator, scopes.join(' '));
-    grant.exp = epochSeconds() + (client.consent_ttl ?? this.deps.defaultConsentTtl);
+    grant.exp = consent.expires_at;
     const grantId = await grant.save();
-
-    await consents.recordApproval({
-      user_id: userId,
-      client_id: client.clientId,
-      grant_id: grantId,
-      approved: decision.scopes,
-      expires_at: grant.exp,
-      actor,
-    });
+    // a revocation meanwhile destroyed the Grant (saving it whole may have brought it back):
+    // attachGrant sees the consent gone and destroys it again
+    if (!(await consents.attachGrant(consent, grantId))) return REVOKED_MEANWHILE;
     return { consent: { grantId } };
   }
 }

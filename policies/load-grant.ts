@@ -45,7 +45,9 @@ async function thirdPartyGrant(ctx: KoaContextWithOIDC, consents: ConsentService
   if (claims.length) grant.addOIDCClaims(claims);
   grant.exp = consent.expires_at;
   await grant.save();
-  if (!sessionGrant && !(await consents.attachGrant(consent, grant.jti))) return undefined;
+  // also for the session's own Grant: saving it whole may have brought it back after a
+  // revocation of the consent destroyed it; attachGrant sees that and destroys it again
+  if (!(await consents.attachGrant(consent, grant.jti))) return undefined;
   return grant;
 }
 

@@ -4,6 +4,7 @@ import type { Store } from '../../adapters/index.js';
 import { notFound } from '../http/errors.js';
 import { requireObject, validateBody } from '../http/validate.js';
 import type { ClientService } from '../clients/service.js';
+import { changeRecord } from '../records.js';
 import { epochSeconds } from '../time.js';
 
 export interface Application {
@@ -50,14 +51,18 @@ export class ApplicationService {
     return apps.filter((a): a is Application => a !== undefined).sort((a, b) => a.created_at - b.created_at);
   }
 
+  /** Merges a partial body onto the freshest record (never over a newer change or a deletion). */
   async update(appId: string, patch: unknown): Promise<Application> {
-    const current = await this.get(appId);
-    const fields = validateBody(applicationSchema, { name: current.name, description: current.description, ...requireObject(patch) });
-    const app: Application = { ...current, ...fields, updated_at: epochSeconds() };
-    await this.store.putJSON(appKey(appId), app);
-    return app;
+    const changes = requireObject(patch);
+    const changed = await changeRecord<Application>(this.store, appKey(appId), (current) => {
+      const fields = validateBody(applicationSchema, { name: current.name, description: current.description, ...changes });
+      return { ...current, ...fields, updated_at: epochSeconds() };
+    });
+    if (!changed) throw notFound('Application');
+    return changed.after;
   }
 
+  /** A change still under way after this finds no record and answers 404 (update's compare-and-set). */
   async delete(appId: string): Promise<void> {
     await this.get(appId);
     await this.clients.deleteAllOfApp(appId);

@@ -45,6 +45,9 @@ const allowAll: Authorize = () => {};
 
 /** Longest a change to one client may hold its lock if the instance dies mid-way (seconds). */
 const LOCK_TTL = 10;
+/** How often a change that waits for the lock (start-up) tries again. */
+const LOCK_RETRY_MS = 50;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const clientKey = (id: string) => `client:${id}`;
 const appClientsKey = (appId: string) => `app-clients:${appId}`;
@@ -183,23 +186,30 @@ export class ClientService {
     });
   }
 
-  /** Bootstrap management client: created, or its secret and role brought in line with the environment. */
+  /**
+   * Bootstrap management client: created, or its secret and role brought in line with the
+   * environment. Under the client's lock like every other change, so an instance starting
+   * while an admin changes the client (or another instance starts) writes back no stale copy;
+   * it waits for the lock rather than fail the start.
+   */
   async ensureManagementClient(appId: string, clientId: string, secret: string): Promise<void> {
-    const existing = await this.store.getJSON<ClientRecord>(clientKey(clientId));
-    if (!existing) {
-      await this.create(appId, {
-        name: 'IdP management (bootstrap)', grant_types: ['client_credentials'], scopes: [], roles: ['admin'],
-      }, { clientId, secret });
-      return;
-    }
-    const secretCurrent = existing.secrets.some((s) => this.hasher.matches(secret, [s.digest]));
-    if (secretCurrent && existing.roles.includes('admin')) return;
-    await this.save({
-      ...existing,
-      roles: [...new Set([...existing.roles, 'admin' as const])],
-      secrets: secretCurrent ? existing.secrets : [this.newSecret(secret)],
-      updated_at: epochSeconds(),
-    });
+    await this.exclusive(clientId, async () => {
+      const existing = await this.store.getJSON<ClientRecord>(clientKey(clientId));
+      if (!existing) {
+        await this.create(appId, {
+          name: 'IdP management (bootstrap)', grant_types: ['client_credentials'], scopes: [], roles: ['admin'],
+        }, { clientId, secret });
+        return;
+      }
+      const secretCurrent = existing.secrets.some((s) => this.hasher.matches(secret, [s.digest]));
+      if (secretCurrent && existing.roles.includes('admin')) return;
+      await this.save({
+        ...existing,
+        roles: [...new Set([...existing.roles, 'admin' as const])],
+        secrets: secretCurrent ? existing.secrets : [this.newSecret(secret)],
+        updated_at: epochSeconds(),
+      });
+    }, LOCK_TTL * 1000);
   }
 
   async delete(appId: string, clientId: string, authorize: Authorize = allowAll): Promise<void> {
@@ -220,12 +230,15 @@ export class ClientService {
 
   /**
    * Runs one read-modify-write of a client alone, so a concurrent change (a second rotation, a
-   * PUT, a delete) can neither overwrite it nor resurrect a deleted client: it gets 409 instead.
+   * PUT, a delete) can neither overwrite it nor resurrect a deleted client: it gets 409 instead,
+   * or, given `waitMs`, waits that long for the lock first.
    */
-  private async exclusive<T>(clientId: string, change: () => Promise<T>): Promise<T> {
+  private async exclusive<T>(clientId: string, change: () => Promise<T>, waitMs = 0): Promise<T> {
     const owner = randomUUID();
-    if (!(await this.store.createJSON(clientLockKey(clientId), owner, LOCK_TTL))) {
-      throw conflict('The client is being changed by another request; try again');
+    const giveUpAt = Date.now() + waitMs;
+    while (!(await this.store.createJSON(clientLockKey(clientId), owner, LOCK_TTL))) {
+      if (Date.now() >= giveUpAt) throw conflict('The client is being changed by another request; try again');
+      await sleep(LOCK_RETRY_MS);
     }
     try {
       return await change();

@@ -1,6 +1,6 @@
 import type { Store } from '../../adapters/store.js';
 import { revokeGrant } from '../grants/service.js';
-import { ApiError, notFound } from '../http/errors.js';
+import { ApiError, conflict, notFound } from '../http/errors.js';
 import { epochSeconds } from '../time.js';
 import { uuidv7 } from '../ids.js';
 
@@ -71,8 +71,6 @@ const CONSENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 export interface ApprovalInput {
   user_id: string;
   client_id: string;
-  /** the Grant of this authorization, now holding the approved scopes */
-  grant_id: string;
   /** the scopes the user approved just now */
   approved: string[];
   expires_at: number;
@@ -116,19 +114,22 @@ export class ConsentService {
   /**
    * Records an approval: the user's consent for the client now also covers `approved` and
    * lasts until `expires_at`. Concurrent approvals of one user and client end in one consent.
+   * The caller then attaches the authorization's Grant (attachGrant).
+   * The record is changed only at the revision it was read at (never written back over a
+   * concurrent approval, a revocation or the sweep): on a lost race, read again and merge.
    */
   async recordApproval(input: ApprovalInput): Promise<Consent> {
     const pair = pairKey(input.user_id, input.client_id);
     for (let attempt = 1; ; attempt += 1) {
       const currentId = await this.store.lookup(pair);
-      const record = currentId ? await this.store.getJSON<Consent>(consentKey(currentId)) : undefined;
-      if (currentId && !record && attempt < APPROVAL_ATTEMPTS) {
+      const read = currentId ? await this.store.readJSON<Consent>(consentKey(currentId)) : undefined;
+      if (currentId && !read && attempt < APPROVAL_ATTEMPTS) {
         // claimed by a concurrent approval that has not written its record yet (or being
         // revoked): wait for it rather than take the index from it
         await sleep(CONTENDED_WAIT_MS * attempt);
         continue;
       }
-      const current = record && record.expires_at > epochSeconds() ? record : undefined;
+      const current = read && read.value.expires_at > epochSeconds() ? read.value : undefined;
       if (currentId && !current) {
         // the index points at an expired consent (the sweep writes its receipt), or still at
         // a missing one after waiting (a crash mid-revocation): free it
@@ -142,14 +143,17 @@ export class ConsentService {
         granted_at: epochSeconds(),
         expires_at: input.expires_at,
       };
-      if (current || await this.store.claim(pair, consent.consent_id)) {
-        await this.save(consent);
-        await this.attachGrant(consent, input.grant_id);
+      const written = current
+        ? await this.store.replaceJSON(consentKey(consent.consent_id), read!.revision, consent)
+        // a new id: its record cannot exist yet, once the index is ours
+        : await this.store.claim(pair, consent.consent_id) && await this.store.createJSON(consentKey(consent.consent_id), consent);
+      if (written) {
+        await this.index(consent);
         await this.addReceipt('granted', consent, input.approved, input.actor);
         return consent;
       }
-      // another approval won the index: merge into its consent
-      if (attempt >= APPROVAL_ATTEMPTS) throw new Error('consent index contended');
+      // another approval won the index or changed the consent, or it was revoked: read again
+      if (attempt >= APPROVAL_ATTEMPTS) throw conflict('The consent is being changed by other requests; try again');
     }
   }
 
@@ -199,19 +203,24 @@ export class ConsentService {
   /**
    * Writes an `expired` receipt for every consent past its expiry and removes it. Runs on a
    * timer in every instance; the schedule leases each due consent to one instance, and a
-   * lease that is not finished (the instance died) runs out and is taken again.
+   * lease that is not finished (the instance died) runs out and is taken again. A consent is
+   * removed only at the revision read (a renewal meanwhile keeps it) and never written back
+   * (a revocation meanwhile stays).
    */
   async sweepExpired(now = epochSeconds()): Promise<number> {
     let expired = 0;
     for (;;) {
       const due = await this.store.takeDue(EXPIRY_SCHEDULE, now, SWEEP_BATCH, SWEEP_LEASE);
       for (const id of due) {
-        const consent = await this.store.takeJSON<Consent>(consentKey(id));
+        const read = await this.store.readJSON<Consent>(consentKey(id));
+        const consent = read?.value;
         if (consent && consent.expires_at > now) {
-          // renewed since it was scheduled: put it back
-          await this.save(consent);
+          // renewed since it was scheduled: due at its new expiry
+          await this.store.schedule(EXPIRY_SCHEDULE, id, consent.expires_at);
           continue;
         }
+        // changed meanwhile (renewed, or revoked): the lease brings it back to the next sweep
+        if (consent && !(await this.store.removeJSON(consentKey(id), read.revision))) continue;
         if (consent) {
           await this.remove(consent);
           await this.addReceipt('expired', consent, consent.scopes, { type: 'system' }, consent.expires_at);
@@ -236,8 +245,8 @@ export class ConsentService {
       .sort((a, b) => a.at - b.at || (a.receipt_id < b.receipt_id ? -1 : 1));
   }
 
-  private async save(consent: Consent): Promise<void> {
-    await this.store.putJSON(consentKey(consent.consent_id), consent);
+  /** The indexes and the expiry schedule of a consent just written. */
+  private async index(consent: Consent): Promise<void> {
     await Promise.all([
       this.store.setAdd(ALL_CONSENTS, consent.consent_id),
       this.store.setAdd(consentsOfUser(consent.user_id), consent.consent_id),

@@ -6,6 +6,7 @@ import type { ClientService } from '../clients/service.js';
 import { epochSeconds } from '../time.js';
 import { uuidv7 } from '../ids.js';
 import { NotifiedCache } from '../notified-cache.js';
+import { changeRecord } from '../records.js';
 import { resourceSchema, type ResourceSettings } from './schema.js';
 
 export interface Resource extends ResourceSettings {
@@ -74,36 +75,55 @@ export class ResourceService {
     return resources.filter((r): r is Resource => r !== undefined).sort((a, b) => a.resource_id.localeCompare(b.resource_id));
   }
 
-  /** Merges a partial body; a new URI must be free, and the old one no longer listed by a client. */
+  /**
+   * Merges a partial body onto the freshest record (changeRecord: never over a newer change
+   * or a deletion). A new URI must be free, and the old one no longer listed by a client; it
+   * is claimed before the write and given back if the write does not happen, and the URI the
+   * write replaced is given back after it.
+   */
   async update(appId: string, resourceId: string, patch: unknown): Promise<Resource> {
-    const current = await this.get(appId, resourceId);
-    const { resource_id: _id, app_id: _app, created_at: _c, updated_at: _u, ...settings } = current;
-    const merged = validateBody(this.schema, { ...settings, ...requireObject(patch) });
-    const next: Resource = { ...current, ...merged, updated_at: epochSeconds() };
-    const uriChanged = next.uri !== current.uri;
-    if (uriChanged) {
-      await this.refuseIfListed(current);
-      await this.claimUri(next);
+    const changes = requireObject(patch);
+    const claimed = new Set<string>();
+    let lastSeen: Resource | undefined;
+    let changed;
+    try {
+      changed = await changeRecord<Resource>(this.store, resourceKey(resourceId), async (current) => {
+        if (current.app_id !== appId) throw notFound('Resource');
+        lastSeen = current;
+        const { resource_id: _id, app_id: _app, created_at: _c, updated_at: _u, ...settings } = current;
+        const next: Resource = { ...current, ...validateBody(this.schema, { ...settings, ...changes }), updated_at: epochSeconds() };
+        if (next.uri !== current.uri) {
+          await this.refuseIfListed(current);
+          await this.claimUri(next);
+          claimed.add(next.uri);
+        }
+        return next;
+      });
+    } finally {
+      // claims this update made that the record (as last seen, or written) does not hold
+      const holds = changed?.after.uri ?? lastSeen?.uri;
+      await Promise.all([...claimed].filter((uri) => uri !== holds).map((uri) => this.store.release(uriKey(uri), resourceId)));
     }
-    await this.store.putJSON(resourceKey(resourceId), next);
-    if (uriChanged) {
-      await this.store.release(uriKey(current.uri), resourceId);
-      await this.cache.invalidate(next.uri);
+    if (!changed) throw notFound('Resource');
+    const { before, after } = changed;
+    if (after.uri !== before.uri) {
+      await this.store.release(uriKey(before.uri), resourceId);
+      await this.cache.invalidate(after.uri);
     }
-    await this.cache.invalidate(current.uri);
-    return next;
+    await this.cache.invalidate(before.uri);
+    return after;
   }
 
   /** A resource still listed by a client of the application cannot be deleted (409). */
   async delete(appId: string, resourceId: string): Promise<void> {
     const resource = await this.get(appId, resourceId);
     await this.refuseIfListed(resource);
-    await this.remove(resource);
+    if (!(await this.remove(resourceId))) throw notFound('Resource');
   }
 
   /** With its application: its clients are gone already. */
   async deleteAllOfApp(appId: string): Promise<void> {
-    for (const resource of await this.list(appId)) await this.remove(resource);
+    for (const resource of await this.list(appId)) await this.remove(resource.resource_id);
     await this.store.delete([appResourcesKey(appId)]);
   }
 
@@ -136,10 +156,16 @@ export class ResourceService {
     if (client) throw conflict(`resource is listed by client ${client.client_id}; remove it from the client's resources first`);
   }
 
-  private async remove(resource: Resource): Promise<void> {
-    await this.store.delete([resourceKey(resource.resource_id)]);
+  /**
+   * Takes the record, so a change still under way finds nothing (a delete wins), and gives
+   * back the URI the record held when taken; false when it was gone already.
+   */
+  private async remove(resourceId: string): Promise<boolean> {
+    const resource = await this.store.takeJSON<Resource>(resourceKey(resourceId));
+    if (!resource) return false;
     await this.store.setRemove(appResourcesKey(resource.app_id), resource.resource_id);
     await this.store.release(uriKey(resource.uri), resource.resource_id);
     await this.cache.invalidate(resource.uri);
+    return true;
   }
 }

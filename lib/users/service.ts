@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Store } from '../../adapters/index.js';
 import { conflict, notFound } from '../http/errors.js';
 import { NotifiedCache } from '../notified-cache.js';
+import { changeRecord } from '../records.js';
+import { epochSeconds } from '../time.js';
 import { PasswordGuessing, type GuessSource } from './password-guessing.js';
 import { DECOY_HASH, hashPassword, verifyPassword } from './passwords.js';
 import type { UserInput } from './schema.js';
@@ -39,6 +41,13 @@ function publicView({ password_hash: _omit, ...user }: StoredUser): User {
 /**
  * Users. oidc-provider loads the account on every code, refresh and SSO request (claims), so
  * `find` is cached per process like clients are; every write drops the copies of all instances.
+ *
+ * Keys: user:<id> (StoredUser), user-by-<field>:<value> -> id (unique identifiers, claimed).
+ * No method writes back a copy it read before an await: changes go through `changeRecord`
+ * (compare-and-set on the freshest record, slow work such as hashing done before), and a
+ * deletion takes the record, so every later change of it finds nothing (a delete wins).
+ * `last_auth` stays in the record: a key of its own would need the same existence check on
+ * every sign-in to not outlive a deleted user, and its writes would race the same way.
  */
 export class UserService {
   /** public views only: password hashes are never kept in memory */
@@ -54,14 +63,18 @@ export class UserService {
     await this.cache.start();
   }
 
-  /** Writes a user and drops every instance's cached copy. */
-  private async write(user: StoredUser): Promise<void> {
-    await this.store.putJSON(userKey(user.user_id), user);
-    await this.cache.invalidate(user.user_id);
+  /**
+   * Applies `change` to the freshest stored user (see changeRecord) and drops every
+   * instance's cached copy; undefined when the user is gone.
+   */
+  private async change(userId: string, change: (current: StoredUser) => StoredUser | Promise<StoredUser>) {
+    const changed = await changeRecord(this.store, userKey(userId), change);
+    if (changed && changed.after !== changed.before) await this.cache.invalidate(userId);
+    return changed;
   }
 
   async create(input: UserInput): Promise<User> {
-    const now = Math.floor(Date.now() / 1000);
+    const now = epochSeconds();
     const { password, ...profile } = input;
     const user: StoredUser = {
       ...profile,
@@ -73,7 +86,9 @@ export class UserService {
       password_hash: password ? await hashPassword(password) : undefined,
     };
     await this.claimIdentifiers(user, undefined);
-    await this.write(user);
+    // a fresh id: nothing to overwrite; the miss may be cached, so drop it
+    await this.store.putJSON(userKey(user.user_id), user);
+    await this.cache.invalidate(user.user_id);
     return publicView(user);
   }
 
@@ -95,26 +110,42 @@ export class UserService {
     return userId ? this.find(userId) : undefined;
   }
 
+  /**
+   * Merges the profile (and a new password's hash, computed first) onto the freshest record.
+   * Identifiers taken for new values are given back if the write does not happen (a clash,
+   * or the user deleted meanwhile); the values the write replaced are given back after it.
+   */
   async update(userId: string, input: UserInput): Promise<User> {
-    const current = await this.load(userId);
     const { password, ...profile } = input;
-    const next: StoredUser = {
-      ...current,
-      ...profile,
-      updated_at: Math.floor(Date.now() / 1000),
-      password_hash: password ? await hashPassword(password) : current.password_hash,
-    };
-    await this.claimIdentifiers(next, current);
-    await this.write(next);
-    await this.releaseIdentifiers(current, next);
-    return publicView(next);
+    const passwordHash = password ? await hashPassword(password) : undefined;
+    const claimed = new Set<string>();
+    let lastSeen: StoredUser | undefined;
+    let changed;
+    try {
+      changed = await this.change(userId, async (current) => {
+        lastSeen = current;
+        const next: StoredUser = { ...current, ...profile, updated_at: epochSeconds(), password_hash: passwordHash ?? current.password_hash };
+        for (const key of await this.claimIdentifiers(next, current)) claimed.add(key);
+        return next;
+      });
+    } catch (err) {
+      await this.giveBack(claimed, userId, lastSeen);
+      throw err;
+    }
+    if (!changed) {
+      await this.giveBack(claimed, userId, undefined);
+      throw notFound('User');
+    }
+    await this.releaseIdentifiers(changed.before, changed.after);
+    return publicView(changed.after);
   }
 
+  /** Taking the record is the deletion: any change still under way then finds no user. */
   async delete(userId: string): Promise<void> {
-    const current = await this.load(userId);
-    await this.store.delete([userKey(userId)]);
+    const taken = await this.store.takeJSON<StoredUser>(userKey(userId));
+    if (!taken) throw notFound('User');
     await this.cache.invalidate(userId);
-    await this.releaseIdentifiers(current, undefined);
+    await this.releaseIdentifiers(taken, undefined);
   }
 
   /**
@@ -128,10 +159,14 @@ export class UserService {
     if (lockedFor !== undefined) return { outcome: 'locked', retryAfterSeconds: lockedFor };
     const ok = await verifyPassword(password, user?.password_hash ?? DECOY_HASH);
     if (!user || !ok || !user.password_hash) return { outcome: 'wrong' };
+    // the password was checked against the record as read before scrypt: it counts only if
+    // that hash is still the user's (not reset, not deleted meanwhile)
+    const now = epochSeconds();
+    const changed = await this.change(user.user_id, (current) => (
+      current.password_hash === user.password_hash ? { ...current, last_auth: now } : current));
+    if (!changed || changed.after.password_hash !== user.password_hash) return { outcome: 'wrong' };
     await this.guessing.succeeded(user.user_id, source);
-    const now = Math.floor(Date.now() / 1000);
-    await this.write({ ...user, last_auth: now });
-    return { outcome: 'signed-in', user: publicView({ ...user, last_auth: now }) };
+    return { outcome: 'signed-in', user: publicView(changed.after) };
   }
 
   /** The user a login identifier (email, phone number or username) names. */
@@ -140,10 +175,10 @@ export class UserService {
     return user && publicView(user);
   }
 
-  /** Records a successful sign-in by a method other than the password (the last_auth claim). */
-  async recordAuthentication(userId: string): Promise<void> {
-    const user = await this.store.getJSON<StoredUser>(userKey(userId));
-    if (user) await this.write({ ...user, last_auth: Math.floor(Date.now() / 1000) });
+  /** Records a successful sign-in by a method other than the password (the last_auth claim); false when the user is gone. */
+  async recordAuthentication(userId: string): Promise<boolean> {
+    const now = epochSeconds();
+    return (await this.change(userId, (current) => ({ ...current, last_auth: now }))) !== undefined;
   }
 
   private async findStoredByIdentifier(identifier: string): Promise<StoredUser | undefined> {
@@ -162,8 +197,11 @@ export class UserService {
     return user;
   }
 
-  /** Claims every identifier of `next`; on a clash, gives back what this call claimed and answers 409. */
-  private async claimIdentifiers(next: StoredUser, current: StoredUser | undefined): Promise<void> {
+  /**
+   * Claims every identifier of `next` that `current` does not hold; the keys claimed. On a
+   * clash, gives back what this call claimed and answers 409.
+   */
+  private async claimIdentifiers(next: StoredUser, current: StoredUser | undefined): Promise<string[]> {
     const claimed: string[] = [];
     for (const field of IDENTIFIERS) {
       const value = next[field];
@@ -175,6 +213,13 @@ export class UserService {
       }
       claimed.push(key);
     }
+    return claimed;
+  }
+
+  /** Gives back claims of an update that was not written, except those the record (as last seen) holds. */
+  private async giveBack(claimed: Set<string>, userId: string, record: StoredUser | undefined): Promise<void> {
+    const held = new Set(IDENTIFIERS.map((field) => record?.[field] && indexKey(field, record[field])));
+    await Promise.all([...claimed].filter((key) => !held.has(key)).map((key) => this.store.release(key, userId)));
   }
 
   private async releaseIdentifiers(previous: StoredUser, next: StoredUser | undefined): Promise<void> {

@@ -194,6 +194,59 @@ export function storeContract(newStore: () => Store | Promise<Store>): void {
       expect(await store.getJSON('take:1')).toBeUndefined();
     });
 
+    it('replaces a document only at the revision it was read at', async () => {
+      await store.putJSON('cas:1', { v: 1 });
+      const read = await store.readJSON<{ v: number }>('cas:1');
+      expect(read?.value).toEqual({ v: 1 });
+      expect(await store.replaceJSON('cas:1', read!.revision, { v: 2 })).toBe(true);
+      // the old revision is stale now
+      expect(await store.replaceJSON('cas:1', read!.revision, { v: 3 })).toBe(false);
+      expect(await store.getJSON('cas:1')).toEqual({ v: 2 });
+      // a plain write also makes a read stale
+      const second = await store.readJSON<{ v: number }>('cas:1');
+      await store.putJSON('cas:1', { v: 4 });
+      expect(await store.replaceJSON('cas:1', second!.revision, { v: 5 })).toBe(false);
+      expect(await store.getJSON('cas:1')).toEqual({ v: 4 });
+      expect(await store.readJSON('cas:missing')).toBeUndefined();
+    });
+
+    it('lets exactly one of concurrent replacers from one revision win', async () => {
+      await store.putJSON('cas:race', { n: 0 });
+      const read = await store.readJSON<{ n: number }>('cas:race');
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.replaceJSON('cas:race', read!.revision, { n: i + 1 })));
+      expect(results.filter((won) => won)).toHaveLength(1);
+      expect(await store.getJSON('cas:race')).toEqual({ n: results.indexOf(true) + 1 });
+    });
+
+    it('never brings a deleted document back by a replace', async () => {
+      await store.putJSON('cas:gone', { v: 1 });
+      const read = await store.readJSON<{ v: number }>('cas:gone');
+      await store.delete(['cas:gone']);
+      expect(await store.replaceJSON('cas:gone', read!.revision, { v: 2 })).toBe(false);
+      expect(await store.getJSON('cas:gone')).toBeUndefined();
+      expect(await store.readJSON('cas:gone')).toBeUndefined();
+    });
+
+    it('expires a replaced document after the TTL given to the replace', async () => {
+      await store.putJSON('cas:ttl', { v: 1 });
+      const read = await store.readJSON<{ v: number }>('cas:ttl');
+      expect(await store.replaceJSON('cas:ttl', read!.revision, { v: 2 }, 1)).toBe(true);
+      await sleep(1100);
+      expect(await store.getJSON('cas:ttl')).toBeUndefined();
+    });
+
+    it('removes a document only at the revision it was read at', async () => {
+      await store.putJSON('cas:rm', { v: 1 });
+      const read = await store.readJSON<{ v: number }>('cas:rm');
+      await store.putJSON('cas:rm', { v: 2 });
+      expect(await store.removeJSON('cas:rm', read!.revision)).toBe(false);
+      expect(await store.getJSON('cas:rm')).toEqual({ v: 2 });
+      const fresh = await store.readJSON<{ v: number }>('cas:rm');
+      const results = await Promise.all(Array.from({ length: 10 }, () => store.removeJSON('cas:rm', fresh!.revision)));
+      expect(results.filter((removed) => removed)).toHaveLength(1);
+      expect(await store.getJSON('cas:rm')).toBeUndefined();
+    });
+
     it('leases due members to one taker at a time until they are unscheduled', async () => {
       await store.schedule('sched', 'late', 300);
       await store.schedule('sched', 'early', 100);

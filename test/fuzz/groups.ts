@@ -21,6 +21,8 @@ const WEIGHTS = {
   managementUsers: 1,
   managementApplications: 2,
   managementOther: 1,
+  /** concurrent batches on one user, each with several password hashes */
+  records: 0.25,
 } as const;
 
 export type Group = keyof typeof WEIGHTS;

@@ -3,17 +3,23 @@ import * as oidc from 'openid-client';
 import { Browser } from '../support/browserless.js';
 import { api, createFixture, startIdp, uniquePrefix, type Fixture, type TestIdp } from '../support/idp.js';
 import { signInTokens } from '../support/sign-in.js';
+import { Gate, holdingStore } from '../support/held-store.js';
 
 /** Two IdPs of one deployment in this process: same Redis, same prefix (each with its own issuer URL). */
 describe('two instances on one Redis', () => {
   let a: TestIdp;
   let b: TestIdp;
   let fx: Fixture;
+  /** while set, both instances hold `consume` of authorization codes at this gate */
+  let codeConsumes: Gate | undefined;
 
   beforeAll(async () => {
     const prefix = uniquePrefix();
-    a = await startIdp({ prefix });
-    b = await startIdp({ prefix });
+    const wrapStore = (store: Parameters<typeof holdingStore>[0]) => holdingStore(store, {
+      consume: (model) => (model === 'AuthorizationCode' ? codeConsumes : undefined),
+    });
+    a = await startIdp({ prefix, wrapStore });
+    b = await startIdp({ prefix, wrapStore });
     fx = await createFixture(a);
   });
   afterAll(async () => {
@@ -45,7 +51,18 @@ describe('two instances on one Redis', () => {
         client_id: fx.client.client_id, client_secret: fx.client.client_secret,
       }),
     }).then(async (r) => ({ status: r.status, body: await r.json() as { error?: string } }));
+    // requests sent together reach the store spread out: hold every consume until all 50
+    // are pending (or 5 s passed), then let them go at once, so the store's consume is what decides
+    const gate = codeConsumes = new Gate(50);
+    let heldTogether = 0;
+    const released = Promise.race([gate.full, new Promise((r) => setTimeout(r, 5000))]).then(() => {
+      heldTogether = gate.held;
+      gate.open();
+    });
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => redeem(i % 2 ? a : b)));
+    await released;
+    codeConsumes = undefined;
+    expect(heldTogether).toBe(50);
     expect(results.filter((r) => r.status === 200)).toHaveLength(1);
     const refused = results.filter((r) => r.status !== 200);
     expect(refused).toHaveLength(49);

@@ -67,8 +67,9 @@ export class OtpService {
   async verify(identifier: string, passcode: string): Promise<string | undefined> {
     const user = await this.users.findByIdentifier(identifier);
     const key = user && passcodeKey(user.user_id);
-    const stored = key ? await this.store.getJSON<StoredPasscode>(key) : undefined;
-    if (!user || !key || !stored) return undefined;
+    const read = key ? await this.store.readJSON<StoredPasscode>(key) : undefined;
+    if (!user || !key || !read) return undefined;
+    const stored = read.value;
     // the count hangs on this passcode's id and outlives it (its window opens after the passcode
     // was made), so a used-up passcode stays void without being deleted: a delete here could
     // remove a newer passcode sent since it was read
@@ -76,10 +77,11 @@ export class OtpService {
     const expected = Buffer.from(stored.digest);
     const actual = Buffer.from(digestOf(stored.salt, passcode));
     if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) return undefined;
-    // single use: of concurrent right answers, only the one that takes the record wins
-    const taken = await this.store.takeJSON<StoredPasscode>(key);
-    if (taken?.id !== stored.id) return undefined;
-    await this.users.recordAuthentication(user.user_id);
+    // single use, and only while it is still the user's passcode: of concurrent right answers
+    // one removes it, and a passcode replaced meanwhile is left to its successor
+    if (!(await this.store.removeJSON(key, read.revision))) return undefined;
+    // a user deleted while the passcode was checked is signed in nowhere
+    if (!(await this.users.recordAuthentication(user.user_id))) return undefined;
     return user.user_id;
   }
 }

@@ -60,10 +60,10 @@ describe('consent expiry sweep (two instances, one Redis)', () => {
     // a takes the lease, then dies before finishing: its store stops answering
     let leaseTaken!: () => void;
     const taken = new Promise<void>((resolve) => { leaseTaken = resolve; });
-    a.idp.store.takeJSON = (() => {
+    a.idp.store.readJSON = (() => {
       leaseTaken();
       return new Promise(() => undefined);
-    }) as typeof a.idp.store.takeJSON;
+    }) as typeof a.idp.store.readJSON;
     void a.idp.consents.sweepExpired(due);
     await taken;
     await a.close();

@@ -21,9 +21,9 @@ function holdingPasscodeReads(store: Store) {
   let held = () => {};
   const wrapped = new Proxy(store, {
     get(target, name, receiver) {
-      if (name !== 'getJSON') return Reflect.get(target, name, receiver) as unknown;
+      if (name !== 'getJSON' && name !== 'readJSON') return Reflect.get(target, name, receiver) as unknown;
       return async (key: string) => {
-        const value = await target.getJSON(key);
+        const value: unknown = await (name === 'getJSON' ? target.getJSON(key) : target.readJSON(key));
         if (gate && key.startsWith('otp:')) {
           held();
           await gate;
@@ -86,5 +86,31 @@ describe.each(['memory', 'redis'] as const)('one-time passcodes (%s store)', (ki
     release();
     expect(await late).toBeUndefined();
     expect(await otp.verify(email, fresh)).toBe(user.user_id);
+  });
+
+  it('keeps a new passcode when a right answer to the old one finishes after it was sent', async () => {
+    const email = `otp-${randomInt(1e9)}@example.com`;
+    const user = await users.create({ email, email_verified: true });
+    const old = await sendPasscode(email);
+    const held = hold();
+    const late = otp.verify(email, old);
+    const release = await held;
+    const fresh = await sendPasscode(email);
+    release();
+    // the old passcode was replaced before it was used up: it no longer signs in, the new one does
+    expect(await late).toBeUndefined();
+    expect(await otp.verify(email, fresh)).toBe(user.user_id);
+  });
+
+  it('signs nobody in when the user is deleted while the right passcode is being checked', async () => {
+    const email = `otp-${randomInt(1e9)}@example.com`;
+    const user = await users.create({ email, email_verified: true });
+    const passcode = await sendPasscode(email);
+    const held = hold();
+    const late = otp.verify(email, passcode);
+    const release = await held;
+    await users.delete(user.user_id);
+    release();
+    expect(await late).toBeUndefined();
   });
 });

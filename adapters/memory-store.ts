@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { AdapterPayload } from 'oidc-provider';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import {
-  type OidcAdapter, type Pace, type PaceOptions, type RateLimiter, type RateLimitOptions, type Store, type Versioned,
+  type OidcAdapter, type Pace, type PaceOptions, type RateLimiter, type RateLimitOptions, type RecordIndexes, type Store, type Versioned,
   CONSUMABLE_MODELS, GRANTABLE_MODELS, rateLimiterOver, withinReuseWindow,
 } from './store.js';
 import { epochSeconds } from '../lib/time.js';
@@ -30,6 +30,7 @@ export class MemoryStore implements Store {
   private readonly schedules = new Map<string, Map<string, number>>();
   private readonly bus = new EventEmitter();
   private readonly adapters = new Map<string, MemoryOidcAdapter>();
+  private readonly recordIndexes = new Map<string, RecordIndexes>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor() {
@@ -219,6 +220,15 @@ export class MemoryStore implements Store {
     return this.oidcAdapter(model).replace(id, expected, next, expiresIn);
   }
 
+  indexOidcRecords(model: string, indexesOf: RecordIndexes): void {
+    this.recordIndexes.set(model, indexesOf);
+  }
+
+  /** The index sets a record of `model` joins (indexOidcRecords). */
+  indexesOf(model: string, payload: AdapterPayload): string[] {
+    return this.recordIndexes.get(model)?.(payload) ?? [];
+  }
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
@@ -251,6 +261,7 @@ class MemoryOidcAdapter implements OidcAdapter {
     if (GRANTABLE_MODELS.has(this.model) && payload.grantId) {
       void this.store.setAdd(`${GRANT_INDEX_PREFIX}${payload.grantId}`, key);
     }
+    for (const index of this.store.indexesOf(this.model, payload)) void this.store.setAdd(index, id, expiresIn);
     if (payload.uid) this.store.write(`oidc:uid:${payload.uid}`, id, expiresIn);
     if (payload.userCode) this.store.write(`oidc:userCode:${payload.userCode}`, id, expiresIn);
   }

@@ -1,7 +1,7 @@
 import type { AdapterPayload } from 'oidc-provider';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import {
-  type OidcAdapter, type Pace, type PaceOptions, type RateLimiter, type RateLimitOptions, type Store, type Versioned,
+  type OidcAdapter, type Pace, type PaceOptions, type RateLimiter, type RateLimitOptions, type RecordIndexes, type Store, type Versioned,
   CONSUMABLE_MODELS, GRANTABLE_MODELS, rateLimiterOver,
 } from './store.js';
 import { epochSeconds } from '../lib/time.js';
@@ -27,7 +27,8 @@ const GRANT_INDEX_HEADROOM = 86_400;
 // one command instead of MULTI, so it joins ioredis's auto-pipeline: the record with its
 // TTL (ARGV[2], 0 = none), then per further key its role from ARGV[4..]: 'grant' adds the
 // record (ARGV[3]) to a grant index that lives at least as long as its longest-lived member,
-// 'alias' points a lookup key at the record's id (ARGV[4 + #roles]). An index is extended
+// 'alias' points a lookup key at the record's id (ARGV[4 + #roles]), 'member' adds that id
+// to an index set (Store.indexOidcRecords) whose expiry only moves later. A grant index is extended
 // with GRANT_INDEX_HEADROOM to spare, so that the members that follow (the access token of
 // the same response, a refresh token's successor) find it long enough: a TTL read, no EXPIRE.
 const UPSERT = `
@@ -36,7 +37,13 @@ const UPSERT = `
     if ttl > 0 then redis.call('expire', KEYS[1], ttl) else redis.call('persist', KEYS[1]) end
     local id = ARGV[#ARGV]
     for i = 2, #KEYS do
-      if ARGV[i + 2] == 'grant' then
+      if ARGV[i + 2] == 'member' then
+        redis.call('sadd', KEYS[i], id)
+        if ttl > 0 then
+          redis.call('expire', KEYS[i], ttl, 'NX')
+          redis.call('expire', KEYS[i], ttl, 'GT')
+        end
+      elseif ARGV[i + 2] == 'grant' then
         redis.call('sadd', KEYS[i], ARGV[3])
         if ttl > 0 and redis.call('ttl', KEYS[i]) < ttl then redis.call('expire', KEYS[i], ttl + ${GRANT_INDEX_HEADROOM}) end
       elseif ttl > 0 then redis.call('set', KEYS[i], id, 'EX', ttl)
@@ -151,6 +158,7 @@ export class RedisStore implements Store {
   private readonly handlers = new Map<string, (message: string) => void>();
   private readonly resyncs: Array<() => void> = [];
   private readonly adapters = new Map<string, RedisOidcAdapter>();
+  private readonly recordIndexes = new Map<string, RecordIndexes>();
 
   constructor(private readonly options: RedisStoreOptions) {
     this.topology = 'url' in options ? { kind: 'single', url: options.url } : options.topology;
@@ -285,7 +293,7 @@ export class RedisStore implements Store {
   oidcAdapter(model: string): RedisOidcAdapter {
     let adapter = this.adapters.get(model);
     if (!adapter) {
-      adapter = new RedisOidcAdapter(this.redis, this.options.keyPrefix, model);
+      adapter = new RedisOidcAdapter(this.redis, this.options.keyPrefix, model, this.recordIndexes);
       this.adapters.set(model, adapter);
     }
     return adapter;
@@ -293,6 +301,10 @@ export class RedisStore implements Store {
 
   async replaceOidcRecord(model: string, id: string, expected: AdapterPayload, next: AdapterPayload, expiresIn?: number): Promise<boolean> {
     return this.oidcAdapter(model).replace(id, expected, next, expiresIn);
+  }
+
+  indexOidcRecords(model: string, indexesOf: RecordIndexes): void {
+    this.recordIndexes.set(model, indexesOf);
   }
 
   /** A read of a key, not PING: on Cluster it must reach the node that holds the store's slot. */
@@ -319,6 +331,7 @@ class RedisOidcAdapter implements OidcAdapter {
     private readonly redis: ScriptedRedis,
     private readonly prefix: string,
     private readonly model: string,
+    private readonly indexes: ReadonlyMap<string, RecordIndexes>,
   ) {}
 
   private key(id: string): string {
@@ -337,7 +350,8 @@ class RedisOidcAdapter implements OidcAdapter {
   /** The keys and arguments of the upsert script: the record, then its grant index and lookups. */
   private upsertArguments(id: string, payload: AdapterPayload, expiresIn?: number): [number, ...Array<string | number>] {
     const key = this.key(id);
-    const related: Array<[string, 'grant' | 'alias']> = [];
+    const related: Array<[string, 'grant' | 'alias' | 'member']> = [];
+    for (const index of this.indexes.get(this.model)?.(payload) ?? []) related.push([index, 'member']);
     if (GRANTABLE_MODELS.has(this.model) && payload.grantId) related.push([`oidc:grant:${payload.grantId}`, 'grant']);
     if (payload.uid) related.push([`oidc:uid:${payload.uid}`, 'alias']);
     if (payload.userCode) related.push([`oidc:userCode:${payload.userCode}`, 'alias']);

@@ -86,6 +86,13 @@ export interface Store {
    * `find` returned it). False if another write came first, or the record is gone.
    */
   replaceOidcRecord(model: string, id: string, expected: AdapterPayload, next: AdapterPayload, expiresIn?: number): Promise<boolean>;
+  /**
+   * From now on, every record of `model` this store saves (upsert, replaceOidcRecord) also joins
+   * the sets `indexesOf` names for it, in the same step as its write (one script on Redis: no
+   * extra round trip, and no moment when the record exists unindexed). Each set lives as long
+   * as its longest-lived member, as with `setAdd`. One registration per model.
+   */
+  indexOidcRecords(model: string, indexesOf: RecordIndexes): void;
 
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -111,6 +118,9 @@ export interface OidcAdapter extends Adapter {
 export function withinReuseWindow(consumedAt: number, window: number, now: number): boolean {
   return window > 0 && now - consumedAt <= window;
 }
+
+/** The sets (keys) that list a record's id, by the record's payload. */
+export type RecordIndexes = (payload: AdapterPayload) => string[];
 
 export interface Versioned<T> {
   value: T;

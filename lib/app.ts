@@ -133,8 +133,8 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   const clientModel = clientAdapter(clients, resources);
   const device = deviceFlow(store);
   const findAccount = accountFinder({ users, apps, tenantId: config.tenantId });
-  // grants indexed by account and client, and found along with the token that names them
-  const grantModel = grants.indexing('Grant', prefetchedGrants(store.oidcAdapter('Grant')));
+  // grants (indexed by account and client, GrantService) found along with the token that names them
+  const grantModel = prefetchedGrants(store.oidcAdapter('Grant'));
   const revokeGrant = (grantId: string) => grants.revoke(grantId);
   const provider = new Provider(config.issuer, providerConfiguration({
     config,
@@ -148,9 +148,8 @@ export async function createIdp(config: Config, options: { store?: Store; logger
       if (model === 'Grant') return grantModel;
       // a code redeemed twice at once is a reuse: the loser revokes the grant
       if (model === 'AuthorizationCode') return revokingLostConsumes(withGrantPrefetch(store.oidcAdapter(model)), revokeGrant);
-      // expired device codes and backchannel requests stay readable: pollers learn expired_token;
-      // client_credentials tokens are indexed by client
-      return keepExpiredPolledRequests(model, grants.indexing(model, store.oidcAdapter(model)));
+      // expired device codes and backchannel requests stay readable: pollers learn expired_token
+      return keepExpiredPolledRequests(model, store.oidcAdapter(model));
     },
     findAccount,
     jwks,

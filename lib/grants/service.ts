@@ -1,4 +1,4 @@
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { AdapterPayload } from 'oidc-provider';
 import { GRANTABLE_MODELS, type Store } from '../../adapters/store.js';
 
 /*
@@ -6,7 +6,7 @@ import { GRANTABLE_MODELS, type Store } from '../../adapters/store.js';
  *   grants-of-account:<accountId>        ids of the account's oidc-provider Grants
  *   grants-of-client:<clientId>          ids of the client's Grants (user tokens)
  *   client-credentials-of:<clientId>     ids of the client's own client_credentials tokens
- * Each set lives as long as its longest-lived member (setAdd with the record's TTL); members
+ * Each set lives as long as its longest-lived member (written with the record, setAdd's rule); members
  * whose record expired stay until then, and revoking one that is gone changes nothing.
  */
 const grantsOfAccount = (accountId: string) => `grants-of-account:${accountId}`;
@@ -28,36 +28,21 @@ export async function revokeGrant(store: Store, grantId: string): Promise<void> 
 /**
  * Grants (what a user let a client have, and so every code, access and refresh token under
  * it) and client_credentials tokens, found by account and by client. oidc-provider has no
- * query by account or client, so the adapters of those two models are decorated to index
- * each record as it is saved.
+ * query by account or client, so the store indexes each record of those two models in the
+ * same step as it saves it (Store.indexOidcRecords).
  */
 export class GrantService {
-  constructor(private readonly store: Store) {}
-
-  /** The adapter of `model`, indexing Grants by account and client, client_credentials tokens by client. */
-  indexing(model: string, adapter: Adapter): Adapter {
-    if (model !== 'Grant' && model !== 'ClientCredentials') return adapter;
-    const indexesOf = (payload: AdapterPayload): string[] => {
+  /** Registers the indexes with the store: every Grant and client_credentials token saved from now on joins them. */
+  constructor(private readonly store: Store) {
+    store.indexOidcRecords('Grant', (payload) => {
       const accountId = stringField(payload, 'accountId');
       const clientId = stringField(payload, 'clientId');
-      if (model === 'ClientCredentials') return clientId ? [clientCredentialsOf(clientId)] : [];
       return [...(accountId ? [grantsOfAccount(accountId)] : []), ...(clientId ? [grantsOfClient(clientId)] : [])];
-    };
-    const { store } = this;
-    return {
-      // the record, then its index entries: a record is never indexed before it exists, and
-      // one saved while its index was being revoked stays indexed for the next revocation
-      async upsert(id, payload, expiresIn) {
-        await adapter.upsert(id, payload, expiresIn);
-        await Promise.all(indexesOf(payload).map((key) => store.setAdd(key, id, expiresIn)));
-      },
-      find: (id) => adapter.find(id),
-      findByUid: (uid) => adapter.findByUid(uid),
-      findByUserCode: (userCode) => adapter.findByUserCode(userCode),
-      consume: (id) => adapter.consume(id),
-      destroy: (id) => adapter.destroy(id),
-      revokeByGrantId: (grantId) => adapter.revokeByGrantId(grantId),
-    };
+    });
+    store.indexOidcRecords('ClientCredentials', (payload) => {
+      const clientId = stringField(payload, 'clientId');
+      return clientId ? [clientCredentialsOf(clientId)] : [];
+    });
   }
 
   async revoke(grantId: string): Promise<void> {

@@ -42,6 +42,26 @@ export function storeContract(newStore: () => Store | Promise<Store>): void {
       expect(await adapter.find('cas1')).toBeUndefined();
     });
 
+    it('indexes the records of a registered model in the same write (upsert and replace), as long as the longest-lived member', async () => {
+      store.indexOidcRecords('ContractIndexed', (payload) => [`by-owner:${String(payload.owner)}`, 'all-indexed']);
+      const adapter = store.oidcAdapter('ContractIndexed');
+      await adapter.upsert('r1', { owner: 'o1' }, 2);
+      await adapter.upsert('r2', { owner: 'o2' }, 1);
+      expect((await store.setMembers('by-owner:o1')).sort()).toEqual(['r1']);
+      expect((await store.setMembers('all-indexed')).sort()).toEqual(['r1', 'r2']);
+      const read = (await adapter.find('r2'))!;
+      expect(await store.replaceOidcRecord('ContractIndexed', 'r2', read, { owner: 'o1' }, 1)).toBe(true);
+      expect((await store.setMembers('by-owner:o1')).sort()).toEqual(['r1', 'r2']);
+      // other models are not indexed
+      await store.oidcAdapter('AccessToken').upsert('not-indexed', { owner: 'o1' }, 60);
+      expect((await store.setMembers('by-owner:o1')).sort()).toEqual(['r1', 'r2']);
+      await sleep(1300);
+      // r2's shorter TTL did not cut the index's life short
+      expect((await store.setMembers('all-indexed')).sort()).toEqual(['r1', 'r2']);
+      await sleep(1000);
+      expect(await store.setMembers('all-indexed')).toEqual([]);
+    });
+
     it('keeps models apart', async () => {
       await store.oidcAdapter('AccessToken').upsert('same-id', { accountId: 'x' }, 60);
       expect(await store.oidcAdapter('RefreshToken').find('same-id')).toBeUndefined();

@@ -1,4 +1,4 @@
-import type { Configuration, KoaContextWithOIDC, Adapter } from 'oidc-provider';
+import { errors, type Configuration, type KoaContextWithOIDC, type Adapter } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { Config } from '../config.js';
 import { interactionPolicyFor } from '../../policies/index.js';
@@ -107,8 +107,16 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
         allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId
           || (client.clientAuthMethod !== 'none' && !isThirdParty(client) && await ctx.oidc.provider.Client.find(token.clientId!) !== undefined),
       },
-      // the library's default policy already lets only the token's own client revoke it
-      revocation: { enabled: true },
+      // a client revokes only its own tokens (RFC 7009 2.1): another client's token is refused
+      // (invalid_request), or for a public client ignored, as the library's default does
+      revocation: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token) => {
+          if (token.clientId === client.clientId) return true;
+          if (client.clientAuthMethod === 'none') return false;
+          throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+        },
+      },
       pushedAuthorizationRequests: { enabled: true },
       mTLS: {
         enabled: true,

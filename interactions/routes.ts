@@ -15,7 +15,7 @@ import { answerFirstPartyConsent } from './consent.js';
 import { ThirdPartyConsent } from './third-party-consent.js';
 import { ANSWER_COOKIE } from '../lib/consents/requests.js';
 import { isThirdParty } from '../policies/first-party.js';
-import type { ClientExtras } from '../lib/provider/client-adapter.js';
+import type { ClientExtras } from '../lib/provider/client-extras.js';
 
 export interface InteractionDeps {
   provider: Provider;

@@ -2,7 +2,7 @@ import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import type { ConsentService } from '../lib/consents/service.js';
 import type { ConsentDecision, ConsentRequests } from '../lib/consents/requests.js';
-import type { ClientExtras } from '../lib/provider/client-adapter.js';
+import type { ClientExtras } from '../lib/provider/client-extras.js';
 import { claimsOfScopes } from '../lib/provider/account.js';
 import { epochSeconds } from '../lib/time.js';
 

@@ -1,5 +1,5 @@
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
-import type { ClientExtras } from '../lib/provider/client-adapter.js';
+import type { ClientExtras } from '../lib/provider/client-extras.js';
 
 /** The prompt values a client may send (seed 001 "Supported prompt values"). */
 export const PROMPT_VALUES = ['login', 'consent', 'none'] as const;

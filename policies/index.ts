@@ -1,6 +1,6 @@
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import { isThirdParty } from './first-party.js';
-import type { ClientExtras } from '../lib/provider/client-adapter.js';
+import type { ClientExtras } from '../lib/provider/client-extras.js';
 
 const { base, Check } = interactionPolicy;
 

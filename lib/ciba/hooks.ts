@@ -2,7 +2,7 @@ import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provid
 import type { Store } from '../../adapters/store.js';
 import type { User, UserService } from '../users/service.js';
 import { DeliveryError, type Delivery } from '../delivery/delivery.js';
-import type { ClientExtras } from '../provider/client-adapter.js';
+import type { ClientExtras } from '../provider/client-extras.js';
 import { parseRequestContext, type RequestContext } from './request-context.js';
 import { authLink } from './link.js';
 

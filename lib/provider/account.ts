@@ -1,7 +1,7 @@
 import type { Account, ClaimsParameterMember, FindAccount, KoaContextWithOIDC } from 'oidc-provider';
 import type { User, UserService } from '../users/service.js';
 import type { ApplicationService } from '../applications/service.js';
-import type { ClientExtras } from './client-adapter.js';
+import type { ClientExtras } from './client-extras.js';
 import { PREDEFINED_CLAIMS, predefinedClaimValues, selectedClaims, type ClaimSources } from './predefined-claims.js';
 import { ORG_ID_CLAIM, requestedOrgId } from './org-id.js';
 

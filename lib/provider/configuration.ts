@@ -7,7 +7,7 @@ import { loadExistingGrantWith } from '../../policies/load-grant.js';
 import type { ConsentService } from '../consents/service.js';
 import { renderPage } from '../../views/layout.js';
 import { errorView, loggedOutView, logoutView } from '../../views/messages.js';
-import { EXTRA_CLIENT_METADATA, type ClientExtras } from './client-adapter.js';
+import { EXTRA_CLIENT_METADATA, type ClientExtras } from './client-extras.js';
 import { claimsConfiguration } from './account.js';
 import { claimsParameter } from './claims-parameter.js';
 import { carryOrgId } from './org-id.js';

@@ -2,7 +2,8 @@ import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { certificateSubject, parsePemChain, parseSubjectDn } from '../clients/key-material.js';
-import { ANY_SUBJECT_DN, type ClientExtras } from './client-adapter.js';
+import { ANY_SUBJECT_DN } from './client-adapter.js';
+import type { ClientExtras } from './client-extras.js';
 
 const CLIENT_AUTH_EKU = '1.3.6.1.5.5.7.3.2';
 /** intermediates a client may present between its certificate and its registered CA */

@@ -1,7 +1,7 @@
 import Provider, { type Adapter, type AdapterPayload } from 'oidc-provider';
 import { type OidcAdapter, withinReuseWindow } from '../../adapters/store.js';
 import { epochSeconds } from '../time.js';
-import type { ClientExtras } from './client-adapter.js';
+import type { ClientExtras } from './client-extras.js';
 import type { RevokeGrant } from './reuse-revokes.js';
 
 /**

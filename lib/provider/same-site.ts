@@ -1,6 +1,6 @@
 import type { Middleware } from 'koa';
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import type { ClientExtras } from './client-adapter.js';
+import type { ClientExtras } from './client-extras.js';
 
 /** oidc-provider's back-channel endpoints (paths below the mount, any case as its router). */
 const NEVER_SETS_COOKIES = /^\/(?:token|me|jwks|request|backchannel|device\/auth|reg|\.well-known)(?:\/|$)/i;

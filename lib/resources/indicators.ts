@@ -1,17 +1,8 @@
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ClientRecord } from '../clients/service.js';
-import type { ClientExtras } from '../provider/client-adapter.js';
+import type { ClientExtras, GrantableResource, GrantableResources } from '../provider/client-extras.js';
 import type { Resource, ResourceService } from './service.js';
 
-/** What the protocol needs of a resource a client may request. */
-export interface GrantableResource {
-  access_token_ttl: number;
-  refresh_token_ttl: number;
-  scopes: string[];
-}
-
-/** A client's grantable resources keyed by URI (the resource indicator). */
-export type GrantableResources = Record<string, GrantableResource>;
 
 /**
  * The client's `resources` that exist in its application, resolved whenever oidc-provider

@@ -4,7 +4,7 @@ import type Provider from 'oidc-provider';
 import type { RateLimiter, Store } from '../../adapters/store.js';
 import type { SilentAuthLimitConfig } from '../config.js';
 import { ApiError, conflict } from '../http/errors.js';
-import type { ClientExtras } from '../provider/client-adapter.js';
+import type { ClientExtras } from '../provider/client-extras.js';
 import { epochSeconds } from '../time.js';
 import { sessionNotFound, withinLimit } from './errors.js';
 import { afterAuthentication, type AuthMethod } from './factors.js';

@@ -3,7 +3,7 @@ import type { Adapter, AdapterPayload, Client, ClientMetadata } from 'oidc-provi
 import type { ClientRecord, ClientService } from '../clients/service.js';
 import { REFRESH_CHAIN_DEFAULT, SECRET_AUTH_METHODS } from '../clients/schema.js';
 import { grantableFrom, listedResources } from '../resources/indicators.js';
-import type { ClientExtras, GrantableResources } from './client-extras.js';
+import type { GrantableResources } from './client-extras.js';
 import type { Resource, ResourceService } from '../resources/service.js';
 import { CIBA_GRANT_TYPE } from '../ciba/hooks.js';
 

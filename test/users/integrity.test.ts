@@ -82,16 +82,21 @@ describe.each<StoreKind>(['memory', 'redis'])('user records under concurrent sig
     }
   });
 
+  /** A profile change made while a sign-in is held between its read and its write: both must be kept. */
+  async function changeProfileWhileHeld(userId: string, gate: Gate, inFlight: Promise<{ status: number }>) {
+    await gate.full;
+    expect((await api(t, 'PUT', `/v1/users/${userId}`, { given_name: 'After' })).status).toBe(200);
+    gate.open();
+    expect((await inFlight).status).toBe(200);
+    const stored = await api(t, 'GET', `/v1/users/${userId}`);
+    expect(stored).toMatchObject({ status: 200, body: { given_name: 'After', last_auth: expect.any(Number) } });
+  }
+
   it('keeps both a profile change and the last_auth of a password sign-in that raced it', async () => {
     const user = await newUser('correct horse battery');
     const gate = holdReadsOf(user.id, 1);
     const inFlight = signIn(user.email, 'correct horse battery');
-    await gate.full;
-    expect((await api(t, 'PUT', `/v1/users/${user.id}`, { given_name: 'After' })).status).toBe(200);
-    gate.open();
-    expect((await inFlight).status).toBe(200);
-    const stored = await api(t, 'GET', `/v1/users/${user.id}`);
-    expect(stored).toMatchObject({ status: 200, body: { given_name: 'After', last_auth: expect.any(Number) } });
+    await changeProfileWhileHeld(user.id, gate, inFlight);
   });
 
   it('keeps both a profile change and the last_auth of a passcode sign-in that raced it', async () => {
@@ -103,12 +108,7 @@ describe.each<StoreKind>(['memory', 'redis'])('user records under concurrent sig
     // the first read finds the user by identifier; the second is recordAuthentication's
     const gate = holdReadsOf(user.id, 1, 1);
     const inFlight = backend(t, app, 'otp/authenticate', { identifier: user.email, passcode });
-    await gate.full;
-    expect((await api(t, 'PUT', `/v1/users/${user.id}`, { given_name: 'After' })).status).toBe(200);
-    gate.open();
-    expect((await inFlight).status).toBe(200);
-    const stored = await api(t, 'GET', `/v1/users/${user.id}`);
-    expect(stored).toMatchObject({ status: 200, body: { given_name: 'After', last_auth: expect.any(Number) } });
+    await changeProfileWhileHeld(user.id, gate, inFlight);
   });
 
   it('keeps both of two profile changes that raced each other', async () => {

@@ -149,8 +149,12 @@ export async function createIdp(config: Config, options: { store?: Store; logger
       if (model === 'Grant') return grantModel;
       // a code redeemed twice at once is a reuse: the loser revokes the grant
       if (model === 'AuthorizationCode') return revokingLostConsumes(withGrantPrefetch(store.oidcAdapter(model)), revokeGrant);
-      // expired device codes and backchannel requests stay readable: pollers learn expired_token
-      return keepExpiredPolledRequests(model, store.oidcAdapter(model));
+      // expired device codes and backchannel requests stay readable: pollers learn expired_token;
+      // one redeemed by two polls at once is a reuse, as a code is
+      if (model === 'DeviceCode' || model === 'BackchannelAuthenticationRequest') {
+        return keepExpiredPolledRequests(model, revokingLostConsumes(store.oidcAdapter(model), revokeGrant));
+      }
+      return store.oidcAdapter(model);
     },
     findAccount,
     jwks,

@@ -1,4 +1,4 @@
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import Provider, { type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Store } from '../../adapters/store.js';
 import type { GrantService } from '../grants/service.js';
 import { epochSeconds } from '../time.js';
@@ -71,10 +71,27 @@ export class SessionIndex {
   adapter(): Adapter {
     const { records, store } = this;
     const indexSaved = (id: string, payload: AdapterPayload, expiresIn?: number) => this.indexSaved(id, payload, expiresIn);
+    // the record as this request read it (oidc-provider reads the session first, saves it last):
+    // the first compare-and-set round starts from it instead of reading again; if another save
+    // came in between, that round loses and the next reads the record afresh
+    const readInRequest = new WeakMap<object, Map<string, AdapterPayload>>();
+    const remember = (id: string, payload: AdapterPayload | undefined | void) => {
+      const ctx = Provider.ctx;
+      if (!ctx) return;
+      let read = readInRequest.get(ctx);
+      if (!read) readInRequest.set(ctx, read = new Map());
+      if (payload) read.set(id, payload); else read.delete(id);
+    };
+    const takeRemembered = (id: string) => {
+      const read = Provider.ctx && readInRequest.get(Provider.ctx);
+      const payload = read?.get(id);
+      read?.delete(id);
+      return payload;
+    };
     return {
       async upsert(id, payload, expiresIn) {
+        let stored = takeRemembered(id) ?? await records.find(id);
         for (let attempt = 1; ; attempt += 1) {
-          const stored = await records.find(id);
           // a new session (or a new id: sign-in and leaving rotate it) has nothing to merge with;
           // so does a record every attempt found changed (the last writer wins, as in the library)
           if (!stored || attempt > MERGE_ATTEMPTS) {
@@ -87,13 +104,18 @@ export class SessionIndex {
             await indexSaved(id, merged, ttl);
             return;
           }
+          stored = await records.find(id);
         }
       },
-      find: (id) => records.find(id),
+      async find(id) {
+        const found = await records.find(id);
+        remember(id, found);
+        return found;
+      },
       findByUid: (uid) => records.findByUid(uid),
       findByUserCode: (userCode) => records.findByUserCode(userCode),
       consume: (id) => records.consume(id),
-      destroy: (id) => records.destroy(id),
+      destroy: (id) => { takeRemembered(id); return records.destroy(id); },
       revokeByGrantId: (grantId) => records.revokeByGrantId(grantId),
     };
   }
@@ -128,13 +150,16 @@ export class SessionIndex {
     if (!uid) return;
     const accountId = stringOf(payload.accountId);
     const authorizations = authorizationsOf(payload);
-    await Promise.all([
+    // the end mark is read after the grants are indexed (an end marked before this read revokes
+    // them, one marked after reads them): issued in this order on the store's one connection,
+    // in one round trip (ioredis runs a connection's commands in the order they were sent)
+    const [ended] = await Promise.all([
+      accountId ? this.isEnded(uid) : false,
       ...authorizations.flatMap(({ sid }) => (sid ? [this.store.putJSON(sidKey(sid), uid, expiresIn)] : [])),
       ...authorizations.flatMap(({ grantId }) => (grantId ? [this.store.setAdd(grantsKey(uid), grantId, expiresIn)] : [])),
       ...(accountId ? [this.store.setAdd(sessionsOfAccount(accountId), uid, expiresIn)] : []),
     ]);
-    // after the grants are indexed: an end marked before this read revokes them, one marked after reads them
-    if (accountId && await this.isEnded(uid)) await this.end(id, payload);
+    if (ended) await this.end(id, payload);
   }
 
   /**

@@ -11,3 +11,8 @@ export function alreadyConsumed(model: string): Error {
   }
   return new errors.InvalidGrant('grant has already been used');
 }
+
+/** True for the error `alreadyConsumed` makes: a lost consume, not a store failure. */
+export function isAlreadyConsumed(err: unknown): boolean {
+  return err instanceof errors.InvalidGrant || err instanceof errors.InvalidRequestUri;
+}

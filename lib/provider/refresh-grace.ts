@@ -2,6 +2,7 @@ import Provider, { type Adapter, type AdapterPayload } from 'oidc-provider';
 import { type OidcAdapter, withinReuseWindow } from '../../adapters/store.js';
 import { epochSeconds } from '../time.js';
 import type { ClientExtras } from './client-extras.js';
+import { isAlreadyConsumed } from '../../adapters/consume-error.js';
 import type { RevokeGrant } from './reuse-revokes.js';
 
 /**
@@ -36,7 +37,8 @@ export function refreshTokenGrace(tokens: OidcAdapter, revokeGrant: RevokeGrant)
       try {
         await tokens.consume(id, reuseWindow(presented?.clientId));
       } catch (err) {
-        if (presented?.grantId) await revokeGrant(presented.grantId);
+        // only a lost consume is a reuse; a store failure (the consume may have happened) is not
+        if (presented?.grantId && isAlreadyConsumed(err)) await revokeGrant(presented.grantId);
         throw err;
       }
     },

@@ -1,4 +1,5 @@
 import type { Adapter } from 'oidc-provider';
+import { isAlreadyConsumed } from '../../adapters/consume-error.js';
 
 /**
  * oidc-provider treats a second use of a code or refresh token as theft: seen as `consumed`
@@ -18,6 +19,8 @@ export function revokingLostConsumes(records: Adapter, revokeGrant: RevokeGrant)
       try {
         await records.consume(id);
       } catch (err) {
+        // a store failure (the consume may even have happened) is no reuse: nothing is revoked
+        if (!isAlreadyConsumed(err)) throw err;
         // consumed-at and grantId never change once set: reading them after the refusal is safe
         const grantId = (await records.find(id))?.grantId;
         if (typeof grantId === 'string') await revokeGrant(grantId);

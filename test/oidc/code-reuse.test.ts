@@ -59,4 +59,19 @@ describe.each<StoreKind>(['memory', 'redis'])('authorization code reuse (%s stor
       }
     },
   );
+
+  it('a store failure while the code is consumed is no reuse: 503, and the code still redeems', async () => {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = oidc.buildAuthorizationUrl(rp, {
+      redirect_uri: fx.redirectUri, scope: 'openid', state: 'st',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    });
+    const code = (await new Browser().login(url.href, t.url, fx.user.email, fx.user.password)).searchParams.get('code')!;
+    const redeem = () => post('/token', { grant_type: 'authorization_code', code, redirect_uri: fx.redirectUri, code_verifier: verifier });
+    barrier.failNext(new Error('Command timed out'));
+    expect((await redeem()).status).toBe(503);
+    const retried = await redeem();
+    expect(retried.status).toBe(200);
+    expect((await post('/token/introspection', { token: retried.body.access_token! })).body.active).toBe(true);
+  });
 });

@@ -119,6 +119,18 @@ describe.each<StoreKind>(['memory', 'redis'])('refresh-token rotation (%s store)
     expect((await refresh(client, first)).status).toBe(200);
   });
 
+  it('a store failure during the consume is no reuse: 503, and the token and its family live on', async () => {
+    for (const interval of [0, 10]) {
+      const client = await clientWith({ refresh_token_reuse_interval: interval });
+      const token = await firstRefreshToken(client);
+      barrier.failNext(new Error('Command timed out'));
+      expect({ interval, ...await refresh(client, token) }).toMatchObject({ interval, status: 503 });
+      const after = await refresh(client, token);
+      expect({ interval, status: after.status }).toEqual({ interval, status: 200 });
+      expect(await active(client, after.body.access_token!)).toBe(true);
+    }
+  });
+
   it('reuse after the interval answers invalid_grant and revokes the family', async () => {
     const client = await clientWith({ refresh_token_reuse_interval: 1 });
     const first = await firstRefreshToken(client);

@@ -13,6 +13,13 @@ export class ConsumeBarrier {
 
   constructor(private readonly model: string) {}
 
+  private failure?: Error;
+
+  /** The next consume fails with `error` without reaching the store (a store failure). */
+  failNext(error: Error): void {
+    this.failure = error;
+  }
+
   arm(expected: number): void {
     this.expected = expected;
     this.timer = setTimeout(() => this.openAll(), 5000);
@@ -41,7 +48,13 @@ export class ConsumeBarrier {
       findWithGrant: (id) => adapter.findWithGrant(id),
       findByUid: (uid) => adapter.findByUid(uid),
       findByUserCode: (userCode) => adapter.findByUserCode(userCode),
-      consume: async (id, reuseWindow) => { await this.arrive(); return adapter.consume(id, reuseWindow); },
+      consume: async (id, reuseWindow) => {
+        const failure = this.failure;
+        this.failure = undefined;
+        if (failure) throw failure;
+        await this.arrive();
+        return adapter.consume(id, reuseWindow);
+      },
       destroy: (id) => adapter.destroy(id),
       revokeByGrantId: (grantId) => adapter.revokeByGrantId(grantId),
     });

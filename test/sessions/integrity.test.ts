@@ -248,11 +248,8 @@ describe('session and grant integrity', () => {
   });
 });
 
-/**
- * A Store whose next Session save waits until the test lets it go: the save of a request that
- * read the session before a logout then really lands after the logout.
- */
-function holdingSessionSaves() {
+/** A point where the next request to pass waits until the test lets it go. */
+function holdPoint() {
   let next: { reached: () => void; released: Promise<void> } | undefined;
   const waitIfHeld = async () => {
     const hold = next;
@@ -262,11 +259,29 @@ function holdingSessionSaves() {
       await hold.released;
     }
   };
+  /** Holds the next request; `reached` settles when it is waiting. */
+  const holdNext = () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => { release = resolve; });
+    const reached = new Promise<void>((resolve) => { next = { reached: resolve, released }; });
+    return { reached, release };
+  };
+  return { waitIfHeld, holdNext };
+}
+
+/**
+ * A Store whose next Session save (or next session end mark) waits until the test lets it go:
+ * the save of a request that read the session before a logout then really lands after the
+ * logout, or a logout that read the session really marks it ended after a save.
+ */
+function holdingSessionSaves() {
+  const saves = holdPoint();
+  const endMarks = holdPoint();
   const wrap = (store: Store): Store => {
     const wrapped = Object.create(store) as Store;
     // the library saves a session whole (upsert); the backend methods write it by compare-and-set
     wrapped.replaceOidcRecord = async (model, ...args) => {
-      if (model === 'Session') await waitIfHeld();
+      if (model === 'Session') await saves.waitIfHeld();
       return store.replaceOidcRecord(model, ...args);
     };
     wrapped.oidcAdapter = (model: string) => {
@@ -274,21 +289,19 @@ function holdingSessionSaves() {
       if (model !== 'Session') return adapter;
       const held = Object.create(adapter) as typeof adapter;
       held.upsert = async (id, payload, expiresIn) => {
-        await waitIfHeld();
+        await saves.waitIfHeld();
         await adapter.upsert(id, payload, expiresIn);
       };
       return held;
     };
+    // lib/sessions/session-index.ts: the mark a session end writes first
+    wrapped.putJSON = async (key, ...args) => {
+      if (key.startsWith('session-ended:')) await endMarks.waitIfHeld();
+      return store.putJSON(key, ...args);
+    };
     return wrapped;
   };
-  /** Holds the next Session save; `reached` settles when a request is waiting in it. */
-  const holdNext = () => {
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => { release = resolve; });
-    const reached = new Promise<void>((resolve) => { next = { reached: resolve, released }; });
-    return { reached, release };
-  };
-  return { wrap, holdNext };
+  return { wrap, holdNext: saves.holdNext, holdNextEndMark: endMarks.holdNext };
 }
 
 describe('a sign-in that read the session before its logout, and saves it after', () => {
@@ -371,6 +384,29 @@ describe('a sign-in that read the session before its logout, and saves it after'
         .toMatchObject({ status: 400, body: { message: 'Session not found', error_code: 400 } });
       // every grant the second app was ever given here (one per round) is gone
       const grantIds = await t.idp.store.setMembers(`grants-of-client:${apps[2]!.client_id}`);
+      expect(grantIds).toHaveLength(round + 1);
+      const kept = await Promise.all(grantIds.map((grantId) => t.idp.provider.Grant.find(grantId)));
+      expect({ round, kept }).toEqual({ round, kept: grantIds.map(() => undefined) });
+    }
+  }, 60_000);
+
+  it('revokes at logout the grant of a silent authentication saved after the logout read the session', async () => {
+    // an app of its own: its grants are this test's alone
+    const late = await createAppClient(t, fx.appId);
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const signedIn = await backend(t, apps[0]!, 'password/authenticate', { identifier: fx.user.email, password: fx.user.password });
+      const sessionId = signedIn.body.session_id as string;
+      // the logout has read the session (without the late app) and waits before ending it
+      const held = saves.holdNextEndMark();
+      const logout = backend(t, apps[0]!, 'session/logout', { session_id: sessionId });
+      await held.reached;
+      const silent = await backend(t, late, 'session/authenticate', { session_id: sessionId });
+      expect(silent.status).toBe(200);
+      held.release();
+      expect((await logout).status).toBe(204);
+      // the logout's copy did not list the late app's grant: the session's grant index did
+      expect({ round, active: (await oidc.tokenIntrospection(late.rp, silent.body.access_token)).active }).toEqual({ round, active: false });
+      const grantIds = await t.idp.store.setMembers(`grants-of-client:${late.client_id}`);
       expect(grantIds).toHaveLength(round + 1);
       const kept = await Promise.all(grantIds.map((grantId) => t.idp.provider.Grant.find(grantId)));
       expect({ round, kept }).toEqual({ round, kept: grantIds.map(() => undefined) });

@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import { notFound } from '../http/errors.js';
 import { requires } from '../http/route-access.js';
 import { validateBody } from '../http/validate.js';
 import { createUserSchema, updateUserSchema } from './schema.js';
@@ -21,11 +22,13 @@ export function userRoutes(users: UserService, consents: ConsentService, session
     ctx.body = await users.update(ctx.params.userId!, validateBody(updateUserSchema, ctx.request.body));
   });
   router.delete('/:userId', requires.permission('users', 'write'), async (ctx) => {
-    await users.delete(ctx.params.userId!);
-    // a deleted user's third parties lose access with the account (and the consents get receipts)
+    const existed = await users.delete(ctx.params.userId!);
+    // a deleted user's third parties lose access with the account (and the consents get receipts),
+    // and every session, grant and token of theirs ends: browsers, backends, third parties. Run
+    // for an id already gone too: a deletion whose clean-up failed (503) is finished by a retry
     await consents.revokeAll({ user_id: ctx.params.userId! }, { type: 'admin', id: ctx.state.managementClientId });
-    // and every session, grant and token of theirs ends: browsers, backends, third parties
     await sessions.endAllOf(ctx.params.userId!);
+    if (!existed) throw notFound('User');
     ctx.status = 204;
   });
   return router;

@@ -140,12 +140,13 @@ export class UserService {
     return publicView(changed.after);
   }
 
-  /** Taking the record is the deletion: any change still under way then finds no user. */
-  async delete(userId: string): Promise<void> {
+  /** Taking the record is the deletion: any change still under way then finds no user. False: there was none. */
+  async delete(userId: string): Promise<boolean> {
     const taken = await this.store.takeJSON<StoredUser>(userKey(userId));
-    if (!taken) throw notFound('User');
+    if (!taken) return false;
     await this.cache.invalidate(userId);
     await this.releaseIdentifiers(taken, undefined);
+    return true;
   }
 
   /**

@@ -204,6 +204,26 @@ describe('session and grant integrity', () => {
       .toMatchObject({ status: 400, body: { message: 'Session not found', error_code: 400 } });
   });
 
+  it('finishes a user deletion whose clean-up failed when the DELETE is retried (404, and the tokens are dead)', async () => {
+    const user = await newUser();
+    const fromBackend = await passwordLogin(apps[1]!, user);
+    expect(fromBackend.status).toBe(200);
+    // the store fails while the deletion looks for the user's sessions
+    const { store } = t.idp;
+    const setMembers = store.setMembers.bind(store);
+    store.setMembers = async (key: string) => {
+      if (key.includes('sessions-of-account:')) {
+        store.setMembers = setMembers;
+        throw new Error('Command timed out');
+      }
+      return setMembers(key);
+    };
+    expect((await api(t, 'DELETE', `/v1/users/${user.user_id}`)).status).toBe(503);
+    expect(store.setMembers).toBe(setMembers);
+    expect(await api(t, 'DELETE', `/v1/users/${user.user_id}`)).toMatchObject({ status: 404, body: { message: 'User not found' } });
+    expect(await alive(apps[1]!, fromBackend.body)).toEqual(dead);
+  });
+
   describe('POST /v1/applications/{appId}/clients/{clientId}/tokens/revoke', () => {
     const revokePath = (client: string, appId = fx.appId) => `/v1/applications/${appId}/clients/${client}/tokens/revoke`;
 

@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { requireHeldRoles } from '../http/admin-auth.js';
+import { unlessNotFound } from '../http/errors.js';
 import { requires } from '../http/route-access.js';
 import type { ApplicationService } from './service.js';
 import { clientView, type Authorize, type ClientService } from '../clients/service.js';
@@ -51,7 +52,11 @@ export function applicationRoutes(apps: ApplicationService, clients: ClientServi
     await apps.get(ctx.params.appId!);
     await resources.checkClientResources(ctx.params.appId!, ctx.request.body);
     requireHeldRoles(ctx, rolesIn(ctx.request.body));
-    const { record, secret } = await clients.create(ctx.params.appId!, ctx.request.body);
+    const { record, secret } = await apps.addTo(
+      ctx.params.appId!,
+      () => clients.create(ctx.params.appId!, ctx.request.body),
+      ({ record: made }) => clients.delete(ctx.params.appId!, made.client_id).catch(unlessNotFound),
+    );
     ctx.status = 201;
     // the only response that ever carries the secret
     ctx.body = { ...clientView(record), client_secret: secret };

@@ -22,6 +22,9 @@ const applicationSchema = yup.object({
 
 const APPS_KEY = 'apps';
 const appKey = (id: string) => `app:${id}`;
+/** An application being deleted (see addTo); kept far longer than a create can take. */
+const deletingKey = (id: string) => `app-deleting:${id}`;
+const DELETING_MARK_SECONDS = 3600;
 
 /** Applications group clients (seed 001: "You can manage clients from the Application page"). */
 export class ApplicationService {
@@ -32,6 +35,8 @@ export class ApplicationService {
     const app: Application = { app_id: appId, ...fields, created_at: epochSeconds(), updated_at: epochSeconds() };
     await this.store.putJSON(appKey(app.app_id), app);
     await this.store.setAdd(APPS_KEY, app.app_id);
+    // a fixed id (the bootstrap application) may come back after a deletion
+    await this.store.delete([deletingKey(app.app_id)]);
     return app;
   }
 
@@ -65,8 +70,27 @@ export class ApplicationService {
   /** A change still under way after this finds no record and answers 404 (update's compare-and-set). */
   async delete(appId: string): Promise<void> {
     await this.get(appId);
+    // first: whatever is created in the application from now on undoes itself (addTo)
+    await this.store.putJSON(deletingKey(appId), true, DELETING_MARK_SECONDS);
     await this.clients.deleteAllOfApp(appId);
     await this.store.delete([appKey(appId)]);
     await this.store.setRemove(APPS_KEY, appId);
+  }
+
+  /**
+   * Makes something that lives in an application (a client, a resource) so that a deletion of
+   * the application racing it never leaves it behind: the deletion marks the application before
+   * it lists what to delete, so what `make` saved is either listed by it or, checked here after
+   * the save, sees the mark and is undone (404).
+   */
+  async addTo<T>(appId: string, make: () => Promise<T>, undo: (made: T) => Promise<void>): Promise<T> {
+    await this.get(appId);
+    const made = await make();
+    const [app, deleting] = await Promise.all([this.find(appId), this.store.getJSON(deletingKey(appId))]);
+    if (!app || deleting) {
+      await undo(made);
+      throw notFound('Application');
+    }
+    return made;
   }
 }

@@ -59,3 +59,8 @@ export function jsonErrors(logger: Logger): Middleware {
     }
   };
 }
+
+/** For a `.catch` where "already gone" is as good as done: swallows a 404, rethrows anything else. */
+export function unlessNotFound(err: unknown): void {
+  if (!(err instanceof ApiError && err.status === 404)) throw err;
+}

@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { ApplicationService } from '../applications/service.js';
+import { unlessNotFound } from '../http/errors.js';
 import { requires } from '../http/route-access.js';
 import type { ResourceService } from './service.js';
 
@@ -8,9 +9,13 @@ export function resourceRoutes(apps: ApplicationService, resources: ResourceServ
   const router = new Router({ prefix: '/v1/applications/:appId/resources' });
 
   router.post('/', requires.permission('applications', 'write'), async (ctx) => {
-    await apps.get(ctx.params.appId!);
+    const created = await apps.addTo(
+      ctx.params.appId!,
+      () => resources.create(ctx.params.appId!, ctx.request.body),
+      (made) => resources.delete(ctx.params.appId!, made.resource_id).catch(unlessNotFound),
+    );
     ctx.status = 201;
-    ctx.body = await resources.create(ctx.params.appId!, ctx.request.body);
+    ctx.body = created;
   });
   router.get('/', requires.permission('applications', 'read'), async (ctx) => {
     await apps.get(ctx.params.appId!);

@@ -58,6 +58,29 @@ describe.each<StoreKind>(['memory', 'redis'])('management records under concurre
       expect(slow).toMatchObject({ status: 404, body: { message: 'Application not found', error_code: 404 } });
       expect(await api(t, 'GET', `/v1/applications/${appId}`)).toMatchObject({ status: 404, body: { message: 'Application not found' } });
     });
+
+    /** What a create left behind: whether its client still gets tokens, or its resource is still listed. */
+    type Leftover = (appId: string, created: { body: Record<string, string> }) => Promise<string>;
+    const clientToken: Leftover = (_, created) => clientCredentialsToken(t.issuer, created.body.client_id ?? 'none', created.body.client_secret ?? 'none')
+      .then(() => 'still works', () => 'gone');
+    const resourceOf: Leftover = async (appId, created) => ((await t.idp.resources.list(appId)).some((r) => r.resource_id === created.body.resource_id) ? 'still works' : 'gone');
+    it.each<[string, (appId: string) => ReturnType<typeof api>, Leftover]>([
+      ['client', (appId) => api(t, 'POST', `/v1/applications/${appId}/clients`, { name: 'Late', grant_types: ['client_credentials'], scopes: [] }), clientToken],
+      ['resource', (appId) => api(t, 'POST', `/v1/applications/${appId}/resources`, { uri: uniqueUri('late'), access_token_ttl: 600 }), resourceOf],
+    ])('leaves no %s created while its application was deleted', async (what, create, leftover) => {
+      const appId = await newApp();
+      // held at its last look at the application before it saves (the client route reads it once more first)
+      gated.gate = new Gate(1, { skip: what === 'client' ? 1 : 0 });
+      gated.key = `app:${appId}`;
+      const gate = gated.gate;
+      const creating = create(appId);
+      await Promise.race([gate.full, creating.then((answer) => { throw new Error(`answered before it was held: ${answer.status}`); })]);
+      expect((await api(t, 'DELETE', `/v1/applications/${appId}`)).status).toBe(204);
+      gate.open();
+      const created = await creating;
+      expect({ what, status: created.status, body: created.body, leftover: await leftover(appId, created) })
+        .toMatchObject({ what, status: 404, body: { message: 'Application not found' }, leftover: 'gone' });
+    });
   });
 
   describe('resources', () => {

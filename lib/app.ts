@@ -122,7 +122,10 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   const resources = new ResourceService(store, clients, config.scopes, config.ttl);
   const consents = new ConsentService(store, config.ttl.consentReceipt);
   const delivery = createDelivery(config.delivery, logger);
-  const deliveryQueue = new DeliveryQueue(delivery, logger);
+  // the queue retries on its own: its SMS client makes one try per message attempt
+  const deliveryQueue = new DeliveryQueue(
+    createDelivery({ ...config.delivery, smsAttempts: 1 }, logger), logger, config.clientSecretHashKey ?? DEVELOPMENT_SECRET_HASH_KEY,
+  );
   const consentRequests = new ConsentRequests(store);
   const grants = new GrantService(store);
   const sessionIndex = new SessionIndex(store, grants, config.ttl.session);

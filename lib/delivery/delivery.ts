@@ -16,9 +16,10 @@ export interface Delivery {
 export class DeliveryError extends Error {
   /**
    * `reason` names the failure without the address or the text (it is logged);
-   * `permanent`: trying again cannot help (nothing configured, the message refused).
+   * `permanent`: trying again cannot help (nothing configured, the message refused);
+   * `maybeDelivered`: the last try timed out, so the message may have gone out after all.
    */
-  constructor(readonly channel: 'email' | 'sms', readonly reason: string, readonly permanent = false) {
+  constructor(readonly channel: 'email' | 'sms', readonly reason: string, readonly permanent = false, readonly maybeDelivered = false) {
     super(`${channel} delivery failed: ${reason}`);
   }
 }
@@ -65,20 +66,23 @@ export function createDelivery(config: DeliveryConfig, logger: Logger): Delivery
     }
     let reason = 'no attempt made';
     let permanent = false;
+    let maybeDelivered = false;
     for (let attempt = 1; attempt <= config.smsAttempts; attempt += 1) {
       try {
         const response = await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(config.smsTimeoutMs) });
         if (response.ok) return;
         reason = `the gateway answered ${response.status}`;
         permanent = response.status < 500;
+        maybeDelivered = false;
         if (permanent) break;
       } catch (err) {
-        reason = (err as Error).name === 'TimeoutError' ? 'the gateway did not answer in time' : 'the gateway could not be reached';
+        maybeDelivered = (err as Error).name === 'TimeoutError';
+        reason = maybeDelivered ? 'the gateway did not answer in time' : 'the gateway could not be reached';
       }
       if (attempt < config.smsAttempts) await sleep(RETRY_BASE_MS * 2 ** (attempt - 1));
     }
     logger.warn({ reason }, 'sms delivery failed');
-    throw new DeliveryError('sms', reason, permanent);
+    throw new DeliveryError('sms', reason, permanent, maybeDelivered);
   }
 
   return { email, sms };

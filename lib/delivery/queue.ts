@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { Logger } from '../logger.js';
 import { DeliveryError, type Delivery } from './delivery.js';
 
@@ -16,8 +16,12 @@ export interface DeliveryQueueOptions {
 /** About a minute of retries (10 + 20 + 40 s) before a message is given up. */
 export const DEFAULT_QUEUE_OPTIONS: DeliveryQueueOptions = { attempts: 4, backoffMs: 10_000 };
 
-/** Addresses are never logged in clear: this digest lets an operator match log lines to a user. */
-const addressDigest = (to: string) => createHash('sha256').update(to.trim().toLowerCase()).digest('base64url').slice(0, 16);
+/**
+ * Addresses are never logged in clear: this digest lets an operator match log lines to a user.
+ * Keyed (HMAC with a server secret), since phone numbers and guessable emails would fall to a
+ * dictionary of plain hashes.
+ */
+const addressDigest = (key: string, to: string) => createHmac('sha256', key).update(to.trim().toLowerCase()).digest('base64url').slice(0, 16);
 
 const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms).unref(); });
 
@@ -33,9 +37,15 @@ const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolv
 export class DeliveryQueue {
   private readonly inFlight = new Set<Promise<void>>();
 
+  /**
+   * `delivery` makes one try per call: the queue is the only layer that retries (a client that
+   * retries under it would multiply the messages sent). `digestKey`: the server secret for the
+   * address digests in logs.
+   */
   constructor(
     private readonly delivery: Delivery,
     private readonly logger: Logger,
+    private readonly digestKey: string,
     private readonly options: DeliveryQueueOptions = DEFAULT_QUEUE_OPTIONS,
   ) {}
 
@@ -60,9 +70,10 @@ export class DeliveryQueue {
         return;
       } catch (err) {
         const failure = err instanceof DeliveryError ? err : undefined;
-        if (!failure || failure.permanent || attempt >= this.options.attempts) {
+        // a try that timed out may have been delivered: another could send the code twice
+        if (!failure || failure.permanent || failure.maybeDelivered || attempt >= this.options.attempts) {
           this.logger.warn({
-            channel: message.channel, to: addressDigest(message.to), attempts: attempt, reason: failure?.reason ?? 'unexpected error',
+            channel: message.channel, to: addressDigest(this.digestKey, message.to), attempts: attempt, reason: failure?.reason ?? 'unexpected error',
           }, 'delivery given up');
           return;
         }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createHash, createHmac } from 'node:crypto';
 import http from 'node:http';
 import { pino } from 'pino';
 import { createDelivery, type DeliveryConfig } from '../../lib/delivery/delivery.js';
@@ -8,6 +9,7 @@ import { startMailbox } from '../support/mailbox.js';
 
 const ADDRESS = '+15555550123';
 const CODE = '480915';
+const DIGEST_KEY = 'server-secret-for-log-digests';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The queue in front of real delivery: a real SMS gateway (HTTP) and a real SMTP server. */
@@ -46,7 +48,7 @@ describe('delivery queue', () => {
   it('returns at once, and retries a failing gateway with growing waits until it answers', async () => {
     const gw = await gateway([500, 503]);
     const { lines, logger } = capturingLogger();
-    const queue = new DeliveryQueue(createDelivery(config({ smsWebhookUrl: gw.url }), logger), logger, { attempts: 4, backoffMs: 100 });
+    const queue = new DeliveryQueue(createDelivery(config({ smsWebhookUrl: gw.url }), logger), logger, DIGEST_KEY, { attempts: 4, backoffMs: 100 });
     queue.enqueue(sms);
     expect(gw.calls).toHaveLength(0);
     await queue.drain(5000);
@@ -61,23 +63,43 @@ describe('delivery queue', () => {
   it('gives up after the last attempt with one log line that names neither the address nor the code', async () => {
     const gw = await gateway([500, 500, 500, 500]);
     const { lines, logger } = capturingLogger();
-    const queue = new DeliveryQueue(createDelivery(config({ smsWebhookUrl: gw.url }), logger), logger, { attempts: 3, backoffMs: 50 });
+    const queue = new DeliveryQueue(createDelivery(config({ smsWebhookUrl: gw.url }), logger), logger, DIGEST_KEY, { attempts: 3, backoffMs: 50 });
     queue.enqueue(sms);
     await queue.drain(5000);
     expect(gw.calls).toHaveLength(3);
     const givenUp = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.msg === 'delivery given up');
     expect(givenUp).toEqual([expect.objectContaining({
-      level: 40, channel: 'sms', attempts: 3, reason: 'the gateway answered 500', to: expect.stringMatching(/^[A-Za-z0-9_-]{16}$/),
+      level: 40, channel: 'sms', attempts: 3, reason: 'the gateway answered 500',
+      // keyed: a dictionary of plain hashes of phone numbers does not find it
+      to: createHmac('sha256', DIGEST_KEY).update(ADDRESS).digest('base64url').slice(0, 16),
     })]);
+    expect(givenUp[0]!.to).not.toBe(createHash('sha256').update(ADDRESS).digest('base64url').slice(0, 16));
     expect(lines.join('\n')).not.toContain(ADDRESS);
     expect(lines.join('\n')).not.toContain(CODE);
     await gw.close();
   });
 
+  it('does not retry a message whose try timed out (it may have been delivered: no second code)', async () => {
+    const calls: number[] = [];
+    const server = http.createServer((req) => { req.resume(); calls.push(Date.now()); });
+    const port = await freePort();
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    const { lines, logger } = capturingLogger();
+    const queue = new DeliveryQueue(createDelivery(config({ smsWebhookUrl: `http://127.0.0.1:${port}/sms` }), logger), logger, DIGEST_KEY, { attempts: 3, backoffMs: 50 });
+    queue.enqueue(sms);
+    await queue.drain(5000);
+    await sleep(200);
+    expect(calls).toHaveLength(1);
+    const givenUp = lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.msg === 'delivery given up');
+    expect(givenUp.map(({ attempts, reason }) => ({ attempts, reason }))).toEqual([{ attempts: 1, reason: 'the gateway did not answer in time' }]);
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
   it('does not retry what cannot succeed: a 4xx from the gateway, a channel not configured', async () => {
     const gw = await gateway([400]);
     const { lines, logger } = capturingLogger();
-    const queue = new DeliveryQueue(createDelivery(config({ smsWebhookUrl: gw.url }), logger), logger, { attempts: 3, backoffMs: 50 });
+    const queue = new DeliveryQueue(createDelivery(config({ smsWebhookUrl: gw.url }), logger), logger, DIGEST_KEY, { attempts: 3, backoffMs: 50 });
     queue.enqueue(sms);
     queue.enqueue({ channel: 'email', to: 'ada@example.com', subject: 'Code', text: CODE });
     await queue.drain(5000);
@@ -93,10 +115,10 @@ describe('delivery queue', () => {
   it('sends email through the SMTP server; with the server down, tries twice, then gives up without naming the address', async () => {
     const { lines, logger } = capturingLogger();
     const down = `smtp://127.0.0.1:${await freePort()}`;
-    const failing = new DeliveryQueue(createDelivery(config({ smtpUrl: down }), logger), logger, { attempts: 2, backoffMs: 50 });
+    const failing = new DeliveryQueue(createDelivery(config({ smtpUrl: down }), logger), logger, DIGEST_KEY, { attempts: 2, backoffMs: 50 });
     const seen = mailbox.received.length;
     failing.enqueue({ channel: 'email', to: 'ada@example.com', subject: 'Code', text: CODE });
-    const working = new DeliveryQueue(createDelivery(config({ smtpUrl: mailbox.url }), logger), logger);
+    const working = new DeliveryQueue(createDelivery(config({ smtpUrl: mailbox.url }), logger), logger, DIGEST_KEY);
     working.enqueue({ channel: 'email', to: 'bob@example.com', subject: 'Code', text: CODE });
     expect((await mailbox.next('bob@example.com', seen)).text).toContain(CODE);
     await failing.drain(5000);

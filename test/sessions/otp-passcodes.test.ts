@@ -58,7 +58,7 @@ describe.each(['memory', 'redis'] as const)('one-time passcodes (%s store)', (ki
     hold = holding.hold;
     users = new UserService(holding.store);
     await users.start();
-    const queue = new DeliveryQueue(createDelivery({ smtpUrl: mailbox.url, smtpFrom: 'idp@example.com', smsTimeoutMs: 1000, smsAttempts: 1 }, logger), logger);
+    const queue = new DeliveryQueue(createDelivery({ smtpUrl: mailbox.url, smtpFrom: 'idp@example.com', smsTimeoutMs: 1000, smsAttempts: 1 }, logger), logger, 'log-digest-key');
     otp = new OtpService(holding.store, users, queue, { ...config, sendLimit: { points: 100, duration: 900 } });
   });
   afterAll(async () => {

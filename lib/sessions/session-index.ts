@@ -14,11 +14,14 @@ import { epochSeconds } from '../time.js';
  *   session-grants:<uid>            ids of every Grant ever registered in the session
  *   sessions-of-account:<accountId> uids of the account's sessions
  *   session-ended:<uid>             the session was ended: a later save of it is undone
+ *   session-retired:<id>            a record id oidc-provider destroyed (a logout, or a new id after
+ *                                   a sign-in or an app leaving): a late save under it is dropped
  */
 const sidKey = (sid: string) => `session-sid:${sid}`;
 const grantsKey = (uid: string) => `session-grants:${uid}`;
 const sessionsOfAccount = (accountId: string) => `sessions-of-account:${accountId}`;
 const endedKey = (uid: string) => `session-ended:${uid}`;
+const retiredKey = (id: string) => `session-retired:${id}`;
 
 type Authorization = { sid?: string; grantId?: string; persistsLogout?: boolean };
 
@@ -69,8 +72,13 @@ export class SessionIndex {
    * session (a sign-in that raced its logout) is undone, with every grant it registered.
    */
   adapter(): Adapter {
-    const { records, store } = this;
+    const { records, store, endedTtl } = this;
     const indexSaved = (id: string, payload: AdapterPayload, expiresIn?: number) => this.indexSaved(id, payload, expiresIn);
+    const isEnded = async (payload: AdapterPayload) => {
+      const uid = stringOf(payload.uid);
+      return Boolean(uid && stringOf(payload.accountId) && await this.isEnded(uid));
+    };
+    const end = (payload: AdapterPayload) => this.end(undefined, payload);
     // the record as this request read it (oidc-provider reads the session first, saves it last):
     // the first compare-and-set round starts from it instead of reading again; if another save
     // came in between, that round loses and the next reads the record afresh
@@ -95,6 +103,14 @@ export class SessionIndex {
           // a new session (or a new id: sign-in and leaving rotate it) has nothing to merge with;
           // so does a record every attempt found changed (the last writer wins, as in the library)
           if (!stored || attempt > MERGE_ATTEMPTS) {
+            // a copy read before its id was retired must not bring the old record back (with
+            // the entry of an app that left it). The mark is written before the destroy, so a
+            // save that misses it can only land in the moment between the two
+            if (!stored && await store.getJSON(retiredKey(id))) {
+              // dropped; if the session was ended (a logout), what the copy was given ends too
+              if (await isEnded(payload)) await end(payload);
+              return;
+            }
             await records.upsert(id, payload, expiresIn);
             await indexSaved(id, payload, expiresIn);
             return;
@@ -115,7 +131,11 @@ export class SessionIndex {
       findByUid: (uid) => records.findByUid(uid),
       findByUserCode: (userCode) => records.findByUserCode(userCode),
       consume: (id) => records.consume(id),
-      destroy: (id) => { takeRemembered(id); return records.destroy(id); },
+      async destroy(id) {
+        takeRemembered(id);
+        await store.putJSON(retiredKey(id), true, endedTtl);
+        await records.destroy(id);
+      },
       revokeByGrantId: (grantId) => records.revokeByGrantId(grantId),
     };
   }

@@ -370,6 +370,33 @@ describe('a sign-in that read the session before its logout, and saves it after'
     }
   }, 60_000);
 
+  it("does not bring back, with a late save, a session id a logout retired (the app that left stays out)", async () => {
+    const backendApp = await createAppClient(t, fx.appId);
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const browser = new Browser();
+      const first = await browserSignIn(t, apps[0]!, browser, fx.user, { claims: JSON.stringify({ id_token: { sid: null } }) });
+      const sid = (await idTokenClaims(t, first.id_token!, apps[0]!.client_id)).sid as string;
+      expect((await backend(t, backendApp, 'session/authenticate', { session_id: sid })).status).toBe(200);
+      // another tab's authorization has read the session and saves it late
+      const held = saves.holdNext();
+      const silent = authorize(t, apps[1]!, browser, fx.user, { prompt: 'none' });
+      await held.reached;
+      // the first app leaves the session (RP-initiated logout without logout=yes): its entry is
+      // removed and the session moves to a new id (oidc-provider destroys the old one)
+      const page = await (await browser.follow(oidc.buildEndSessionUrl(apps[0]!.rp, { id_token_hint: first.id_token! }).href, t.url)).response.text();
+      const action = /<form[^>]*action="([^"]+)"/.exec(page)![1]!;
+      const xsrf = /name="xsrf" value="([^"]+)"/.exec(page)![1]!;
+      const left = await browser.follow(action, t.url, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ xsrf }).toString(),
+      });
+      expect(left.response.status).toBe(200);
+      held.release();
+      await silent;
+      expect({ round, ...await backend(t, backendApp, 'session/authenticate', { session_id: sid }) })
+        .toMatchObject({ round, status: 400, body: { message: 'Session not found', error_code: 400 } });
+    }
+  }, 60_000);
+
   it("does not revert a sign-in's new authentication with a silent authentication's older copy (auth_time kept)", async () => {
     for (let round = 0; round < ROUNDS; round += 1) {
       const signIn = (sessionId?: string) => backend(t, apps[0]!, 'password/authenticate', {

@@ -108,11 +108,13 @@ export function formBody(limit: string): Middleware {
  * an OAuth error, before any of its routes.
  */
 export function refuseEncodedOAuthBody(): Middleware {
-  return async (ctx, next) => {
+  // not async: a request with a readable body passes straight through, no promise layer added
+  return (ctx, next) => {
     const unreadable = codingProblem(ctx);
     if (!unreadable) return next();
     ctx.status = 415;
     ctx.set(ACCEPT_IDENTITY);
     ctx.body = { error: 'invalid_request', error_description: unreadable };
+    return Promise.resolve();
   };
 }

@@ -168,7 +168,15 @@ export function providerConfiguration({ config, adapter, findAccount, jwks, cook
       Grant: ttl.grant,
       BackchannelAuthenticationRequest: backchannelRequestTtl,
     },
+    // errors that cannot go back to the client (an unknown client, a redirect_uri not registered):
+    // a page for a browser, the seed's JSON (`{ message, error_code }`, plus the OAuth `error`) for
+    // a caller that asks for JSON and is not navigating
     renderError: async (ctx, out) => {
+      if (ctx.get('sec-fetch-mode') !== 'navigate' && ctx.accepts('html', 'json') === 'json') {
+        ctx.set('cache-control', 'no-store');
+        ctx.body = { message: out.error_description ?? out.error, error_code: ctx.status, error: out.error };
+        return;
+      }
       sendPage(ctx, 'Sign-in error', errorView('Something went wrong', out.error_description ?? out.error));
     },
     enabledJWA: ENABLED_JWA,

@@ -12,6 +12,7 @@ import { isUsableOrigin, refuseUnusableOrigin } from './http/request-origin.js';
 import { jsonBody, refuseEncodedOAuthBody } from './http/body.js';
 import { requireManagementPermission } from './http/admin-auth.js';
 import { pathPrefix, SEED_PREFIX } from './http/prefix.js';
+import { asDiscoveryRequest } from './http/well-known.js';
 import { SecretHasher } from './clients/secrets.js';
 import { ClientService } from './clients/service.js';
 import { ApplicationService } from './applications/service.js';
@@ -274,8 +275,10 @@ export async function createIdp(config: Config, options: { store?: Store; logger
   app.keys = cookieKeys;
   app.on('error', unhandledRequestError(logger));
   app.use(requestLog(logger));
-  // oidc-provider derives its mount path (and so every URL it builds) from req.originalUrl
+  // oidc-provider derives its mount path (and so every URL it builds) from req.originalUrl;
+  // the RFC 8414 metadata path is taken as the discovery document's
   app.use((ctx, next) => {
+    asDiscoveryRequest(ctx);
     (ctx.req as { originalUrl?: string }).originalUrl = ctx.originalUrl;
     return next();
   });

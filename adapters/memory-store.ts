@@ -276,7 +276,7 @@ class MemoryOidcAdapter implements OidcAdapter {
   async findWithGrant(id: string): Promise<{ record?: AdapterPayload; grant?: AdapterPayload }> {
     const record = await this.find(id);
     const grantId = record?.grantId;
-    return { record, grant: typeof grantId === 'string' ? await new MemoryOidcAdapter(this.store, 'Grant').find(grantId) : undefined };
+    return { record, grant: typeof grantId === 'string' ? await this.store.oidcAdapter('Grant').find(grantId) : undefined };
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {

@@ -147,10 +147,9 @@ export class SessionService {
       };
       const ttl = this.lifetime(undefined, next as { accountId?: string; loginTs?: number });
       next.exp = epochSeconds() + ttl;
-      if (await this.index.replace(stored.jti, stored, next, ttl)) {
-        if (await this.index.isEnded(session.uid)) throw sessionNotFound();
-        return;
-      }
+      const written = await this.index.replace(stored.jti, stored, next, ttl);
+      if (written === 'ended') throw sessionNotFound();
+      if (written === 'saved') return;
     }
     throw conflict('The session is being changed by other requests; try again');
   }

@@ -147,12 +147,12 @@ export class SessionIndex {
 
   /**
    * Writes `next` over the session record only if the record still is `current` (compare-and-
-   * set), and indexes it as a save does. False if another write came first.
+   * set), and indexes it as a save does: 'conflict' if another write came first, 'ended' if the
+   * session was ended meanwhile (the write is then undone with its grants).
    */
-  async replace(id: string, current: AdapterPayload, next: AdapterPayload, expiresIn: number): Promise<boolean> {
-    if (!(await this.store.replaceOidcRecord('Session', id, current, next, expiresIn))) return false;
-    await this.indexSaved(id, next, expiresIn);
-    return true;
+  async replace(id: string, current: AdapterPayload, next: AdapterPayload, expiresIn: number): Promise<'saved' | 'conflict' | 'ended'> {
+    if (!(await this.store.replaceOidcRecord('Session', id, current, next, expiresIn))) return 'conflict';
+    return await this.indexSaved(id, next, expiresIn) ? 'ended' : 'saved';
   }
 
   /** The uid of the session a sid was given in, if that session may still live. */
@@ -160,14 +160,14 @@ export class SessionIndex {
     return this.store.getJSON<string>(sidKey(sid));
   }
 
-  async isEnded(uid: string): Promise<boolean> {
+  private async isEnded(uid: string): Promise<boolean> {
     return Boolean(await this.store.getJSON(endedKey(uid)));
   }
 
-  /** After a save: the session's sids, grants and account indexed, then a save of an ended session undone. */
-  private async indexSaved(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+  /** After a save: the session's sids, grants and account indexed, then a save of an ended session undone (true). */
+  private async indexSaved(id: string, payload: AdapterPayload, expiresIn?: number): Promise<boolean> {
     const uid = stringOf(payload.uid);
-    if (!uid) return;
+    if (!uid) return false;
     const accountId = stringOf(payload.accountId);
     const authorizations = authorizationsOf(payload);
     // the end mark is read after the grants are indexed (an end marked before this read revokes
@@ -180,6 +180,7 @@ export class SessionIndex {
       ...(accountId ? [this.store.setAdd(sessionsOfAccount(accountId), uid, expiresIn)] : []),
     ]);
     if (ended) await this.end(id, payload);
+    return ended;
   }
 
   /**

@@ -107,7 +107,8 @@ export const oauthAccepted: AcceptedCheck = (sent, answer) => {
     case '/me': return documented(sent, answer, { sub: 'string' });
     case '/backchannel': return documented(sent, answer, { auth_req_id: 'string', expires_in: 'number' });
     case '/device/auth': return documented(sent, answer, { device_code: 'string', user_code: 'string', verification_uri: 'string' });
-    case '/.well-known/openid-configuration': case '/.well-known/oauth-authorization-server': return documented(sent, answer, { issuer: 'string' });
+    case '/.well-known/openid-configuration': case '/.well-known/oauth-authorization-server': case '/.well-known/oauth-authorization-server/oidc':
+      return documented(sent, answer, { issuer: 'string' });
     case '/jwks': return documented(sent, answer, { keys: 'object' });
     default: return foreignRedirect(answer);
   }

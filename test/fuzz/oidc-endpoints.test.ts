@@ -224,7 +224,12 @@ describe('fuzzing the OAuth and OpenID Connect endpoints', () => {
   it('discovery, JWKS and routes that do not exist', async () => {
     const method = fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE');
     await target.run('discovery', fc.oneof(
-      paramRequest({ methods: ['GET', 'POST', 'OPTIONS'], paths: under('/.well-known/openid-configuration', '/jwks', '/.well-known/oauth-authorization-server'), known: {} }),
+      paramRequest({
+        methods: ['GET', 'POST', 'OPTIONS'],
+        // RFC 8414's place for the issuer /oidc is at the root (lib/http/well-known.ts)
+        paths: fc.oneof(under('/.well-known/openid-configuration', '/jwks', '/.well-known/oauth-authorization-server'), fc.constant('/.well-known/oauth-authorization-server/oidc')),
+        known: {},
+      }),
       fc.record({ method, path: fc.tuple(fc.constantFrom('/oidc/', '/cis/oidc/', '/', '/cis/', '/.well-known/'), segment(['auth', 'token', 'reg', 'interaction'])).map(([base, rest]) => base + rest) })
         .map(({ method: m, path }) => ({ method: m, path, headers: {} })),
     ), undefined, oauthAccepted);

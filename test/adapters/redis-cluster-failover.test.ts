@@ -49,20 +49,30 @@ afterAll(async () => {
   await cluster?.destroy();
 });
 
-/** The primary that serves the IdP's slot and its replica, as a node that is up sees them. */
+/**
+ * The primary that serves the IdP's slot and its replica, as a node that is up sees them. Right
+ * after a failover (or the cluster's start) a node may not list the replica yet: wait until one does.
+ */
 async function shard(): Promise<{ primary: OwnRedis; replica: OwnRedis }> {
   const byPort = (port: number) => cluster.servers.find((server) => server.port === port)!;
-  for (const node of cluster.servers) {
-    const answer = await Promise.all([
-      redisCommand(node.port, 'CLUSTER', 'KEYSLOT', `${prefix}x`),
-      redisCommand(node.port, 'CLUSTER', 'SLOTS'),
-    ]).catch(() => undefined);
-    if (!answer) continue;
-    const [slot, ranges] = answer as [number, Array<[number, number, ...Array<[string, number]>]>];
-    const [, , primary, replica] = ranges.find(([start, end]) => start <= slot && slot <= end)!;
-    return { primary: byPort(primary![1]), replica: byPort(replica![1]) };
-  }
-  throw new Error('no node answers');
+  let found: { primary: OwnRedis; replica: OwnRedis } | undefined;
+  await until('a node that lists the slot\'s primary and replica', async () => {
+    for (const node of cluster.servers) {
+      const answer = await Promise.all([
+        redisCommand(node.port, 'CLUSTER', 'KEYSLOT', `${prefix}x`),
+        redisCommand(node.port, 'CLUSTER', 'SLOTS'),
+      ]).catch(() => undefined);
+      if (!answer) continue;
+      const [slot, ranges] = answer as [number, Array<[number, number, ...Array<[string, number]>]>];
+      const [, , primary, replica] = ranges.find(([start, end]) => start <= slot && slot <= end) ?? [];
+      if (primary && replica) {
+        found = { primary: byPort(primary[1]), replica: byPort(replica[1]) };
+        return true;
+      }
+    }
+    return false;
+  });
+  return found!;
 }
 
 const role = async (server: OwnRedis) => /role:(\w+)/.exec(String(await redisCommand(server.port, 'INFO', 'replication')))![1];
